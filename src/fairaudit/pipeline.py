@@ -1,0 +1,362 @@
+"""The whole audit: corpus -> dialect layer -> model scores -> join -> disparity -> weights ->
+report, written as one run folder (see :mod:`fairaudit.runfolder`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fairaudit import __version__
+from fairaudit.config import RunConfig, load_config
+from fairaudit.corpus import audit_subset_mask, read_corpus
+from fairaudit.dialect import annotate_dialect, describe_rule
+from fairaudit.disparity import compare_groups, group_metrics, headline
+from fairaudit.exceptions import ConfigError, FairauditWarning, InputError
+from fairaudit.reweighting import kamiran_calders
+from fairaudit.runfolder import (
+    atomic_run_folder,
+    file_sha256,
+    package_versions,
+    write_json,
+    write_table,
+)
+from fairaudit.scoring import score_corpus
+
+__all__ = ["RunResult", "run", "run_config_file"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    folder: Path
+    manifest: dict[str, Any]
+    group_metrics: pd.DataFrame
+    comparisons: pd.DataFrame
+
+
+def _join(
+    utterances: pd.DataFrame, scores: pd.DataFrame, *, model: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Join one model's scores to the utterances on id, counting everything that fails."""
+    model_scores = scores[scores["model"] == model].set_index("id")
+    duplicated = model_scores.index.duplicated(keep=False)
+    if duplicated.any():
+        examples = sorted(set(model_scores.index[duplicated]))[:5]
+        raise InputError(f"model {model!r}: duplicated score ids, e.g. {examples}")
+    missing_scores = utterances.index.difference(model_scores.index)
+    unknown_ids = model_scores.index.difference(utterances.index)
+    joined = utterances.join(model_scores[["score", "flagged"]], how="inner")
+    nan_scores = int(joined["score"].isna().sum())
+    report = {
+        "utterances": int(len(utterances)),
+        "scored": int(len(joined)),
+        "missing_scores": int(len(missing_scores)),
+        "scores_without_utterance": int(len(unknown_ids)),
+        "nan_scores": nan_scores,
+        "unjoined_ids_sample": [*missing_scores[:10].tolist(), *unknown_ids[:10].tolist()],
+    }
+    if len(missing_scores) or len(unknown_ids) or nan_scores:
+        logger.warning(
+            "model %s: %d utterances without a score, %d scores without an utterance, %d NaN",
+            model,
+            len(missing_scores),
+            len(unknown_ids),
+            nan_scores,
+        )
+    return joined, report
+
+
+def _audit_frame(
+    config: RunConfig, joined: pd.DataFrame, *, group_column: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Group metrics and comparisons for one model, on the audited rows."""
+    frame = joined.loc[joined["in_audit"], [group_column, "gold_toxic", "flagged", "score"]]
+    metrics = group_metrics(
+        frame,
+        group=group_column,
+        gold="gold_toxic",
+        flagged="flagged",
+        score="score",
+        alpha=config.audit.alpha,
+        min_negatives=config.audit.min_negatives,
+        interval=config.audit.interval,
+        missing_group=config.dialect.missing_group,
+    )
+    comparisons = compare_groups(
+        frame,
+        group=group_column,
+        gold="gold_toxic",
+        flagged="flagged",
+        score="score",
+        reference=config.audit.reference_group,
+        alpha=config.audit.alpha,
+        test=config.audit.test,
+        missing_group=config.dialect.missing_group,
+        min_negatives=config.audit.min_negatives,
+    )
+    return metrics, comparisons
+
+
+def run(
+    config: RunConfig,
+    *,
+    out: str | Path,
+    base: Path,
+    config_path: Path | None = None,
+    overwrite: bool = False,
+) -> RunResult:
+    """Execute every stage and write the run folder ``out``.
+
+    Parameters
+    ----------
+    config
+        The validated configuration.
+    out
+        The run folder to create.
+    base
+        Folder that relative paths in the configuration are relative to.
+    """
+    started_at = datetime.now(UTC)
+    timings: dict[str, float] = {}
+    caveats: list[str] = []
+
+    corpus_path = config.resolve(config.corpus.path, base=base)
+    if not corpus_path.is_file():
+        raise InputError(
+            "corpus file not found (set data_dir in the configuration or the environment "
+            "variable FAIRAUDIT_DATA to the folder that holds it)",
+            file=corpus_path,
+        )
+
+    with warnings.catch_warnings(record=True) as caught, atomic_run_folder(
+        out, overwrite=overwrite
+    ) as staging:
+        warnings.simplefilter("always", FairauditWarning)
+
+        clock = time.perf_counter()
+        corpus = read_corpus(
+            corpus_path,
+            config.corpus.columns,
+            format=config.corpus.format,
+            positive_labels=config.corpus.positive_labels,
+            negative_labels=config.corpus.negative_labels,
+        )
+        if "gold_toxic" not in corpus.columns:
+            raise ConfigError("corpus.columns.gold_label is required for an audit")
+        in_audit = audit_subset_mask(corpus, config.corpus.audit_subset)
+        timings["corpus"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        own_groups = config.corpus.columns.group is not None
+        twitteraae_dir = (
+            config.resolve(config.dialect.twitteraae_dir, base=base)
+            if config.dialect.twitteraae
+            else None
+        )
+        marker_file = (
+            config.resolve(config.dialect.marker_file, base=base)
+            if config.dialect.marker_file
+            else None
+        )
+        layer = annotate_dialect(
+            corpus["text"],
+            rule=config.dialect.rule,
+            twitteraae_dir=twitteraae_dir,
+            use_markers=config.dialect.markers,
+            marker_file=marker_file,
+        )
+        timings.update({f"dialect_{k}": v for k, v in layer.seconds.items()})
+        timings["dialect"] = time.perf_counter() - clock
+        utterances = layer.utterances
+        if own_groups:
+            utterances["group"] = corpus["group"]
+        group_column = "group" if own_groups else "dialect_group"
+        utterances["gold_label"] = corpus["gold_label"]
+        utterances["gold_toxic"] = corpus["gold_toxic"]
+        utterances["in_audit"] = in_audit
+        for column in ("conversation_id", "speaker", *config.corpus.columns.keep):
+            if column in corpus.columns:
+                utterances[column] = corpus[column]
+
+        clock = time.perf_counter()
+        scoring = score_corpus(corpus, config.models, file=str(corpus_path))
+        timings["scoring"] = time.perf_counter() - clock
+        timings.update({f"scoring_{k}": v for k, v in scoring.seconds.items()})
+
+        clock = time.perf_counter()
+        all_metrics, all_comparisons, join_reports, headlines = [], [], {}, {}
+        for model in config.models:
+            joined, join_reports[model.name] = _join(utterances, scoring.scores, model=model.name)
+            metrics, comparisons = _audit_frame(config, joined, group_column=group_column)
+            metrics.insert(0, "model", model.name)
+            comparisons.insert(0, "model", model.name)
+            all_metrics.append(metrics)
+            all_comparisons.append(comparisons)
+            headlines[model.name] = headline(metrics)
+        metrics_table = pd.concat(all_metrics, ignore_index=True)
+        comparisons_table = pd.concat(all_comparisons, ignore_index=True)
+        timings["audit"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        weights = kamiran_calders(
+            utterances[group_column],
+            utterances["gold_toxic"],
+            normalize=config.weights.normalize,
+            seed=config.seed,
+        )
+        timings["weights"] = time.perf_counter() - clock
+
+        utterances_out = utterances.reset_index()
+        utterances_out["id"] = utterances_out["id"].astype(str)
+        write_table(utterances_out, staging, "utterances")
+        write_table(layer.spans, staging, "spans")
+        write_table(scoring.scores, staging, "scores")
+        write_table(metrics_table, staging, "group_metrics", csv=True)
+        write_table(comparisons_table, staging, "comparisons", csv=True)
+        write_table(weights, staging, "weights", csv=True)
+
+        for warning in caught:
+            if issubclass(warning.category, FairauditWarning):
+                message = str(warning.message)
+                if message not in caveats:
+                    caveats.append(message)
+                    logger.warning("%s", message)
+
+        group_counts = utterances.loc[in_audit, group_column].astype(object).fillna("<missing>")
+        manifest: dict[str, Any] = {
+            "fairaudit_version": __version__,
+            "run_name": config.name,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "finished_at": None,
+            "alpha": config.audit.alpha,
+            "seed": config.seed,
+            "config_path": str(config_path) if config_path else None,
+            "config": config.model_dump(mode="json"),
+            "inputs": [
+                {
+                    "role": "corpus",
+                    "path": str(corpus_path),
+                    "sha256": file_sha256(corpus_path),
+                    "bytes": corpus_path.stat().st_size,
+                },
+                *_model_inputs(twitteraae_dir),
+            ],
+            "packages": package_versions(),
+            "timings": timings,
+            "corpus": {
+                "rows_read": int(len(corpus)),
+                "rows_audited": int(in_audit.sum()),
+                "gold_negatives_audited": int((~corpus["gold_toxic"][in_audit]).sum()),
+                "audit_subset": (
+                    None
+                    if config.corpus.audit_subset is None
+                    else (
+                        f"test part of train_test_split(test_size="
+                        f"{config.corpus.audit_subset.test_size}, random_state="
+                        f"{config.corpus.audit_subset.random_state}) over row positions: "
+                        f"{int(in_audit.sum()):,} of {len(corpus):,} rows. "
+                        f"{config.corpus.audit_subset.reason}"
+                    ).strip()
+                ),
+            },
+            "join": join_reports,
+            "models": [
+                {
+                    "name": model.name,
+                    "kind": model.kind,
+                    "score_definition": model.score_definition,
+                    "threshold": model.threshold,
+                    "positive_meaning": model.positive_meaning,
+                    "notes": scoring.notes.get(model.name, []),
+                }
+                for model in config.models
+            ],
+            "dialect": {
+                "group_column": group_column,
+                "group_rule": (
+                    f"groups from the corpus column {config.corpus.columns.group!r}"
+                    if own_groups
+                    else describe_rule(
+                        config.dialect.rule,
+                        twitteraae=config.dialect.twitteraae,
+                        markers=config.dialect.markers,
+                    )
+                ),
+                "level": "utterance",
+                "marker_set_version": layer.marker_set_version,
+                "counts": {str(k): int(v) for k, v in group_counts.value_counts().items()},
+                "counts_all_rows": {
+                    str(k): int(v)
+                    for k, v in utterances[group_column]
+                    .astype(object)
+                    .fillna("<missing>")
+                    .value_counts()
+                    .items()
+                },
+            },
+            "reference_group": config.audit.reference_group,
+            "weights": {
+                "scheme": config.weights.scheme,
+                "normalize": config.weights.normalize,
+                "rows_weighted": int(len(weights)),
+                "rows": "every corpus row with a group and a gold label",
+            },
+            "headline": headlines,
+            "warnings": caveats,
+        }
+        manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        write_json(manifest, staging / "manifest.json")
+        if config_path is not None:
+            (staging / "config.yaml").write_text(Path(config_path).read_text())
+
+        clock = time.perf_counter()
+        from fairaudit.report import write_report
+
+        write_report(staging)
+        timings["report"] = time.perf_counter() - clock
+        manifest["timings"] = timings
+        write_json(manifest, staging / "manifest.json")
+
+    folder = Path(out).resolve()
+    logger.info("wrote run folder %s", folder)
+    return RunResult(folder, manifest, metrics_table, comparisons_table)
+
+
+def _model_inputs(twitteraae_dir: Path | None) -> list[dict[str, Any]]:
+    if twitteraae_dir is None:
+        return []
+    entries = []
+    for name in ("model_vocab.txt", "model_count_table.txt"):
+        path = twitteraae_dir / name
+        if path.is_file():
+            entries.append(
+                {
+                    "role": "twitteraae",
+                    "path": str(path),
+                    "sha256": file_sha256(path),
+                    "bytes": path.stat().st_size,
+                }
+            )
+    return entries
+
+
+def run_config_file(
+    path: str | Path,
+    *,
+    out: str | Path,
+    overwrite: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> RunResult:
+    """Load a YAML configuration and run it; relative paths are relative to the file."""
+    path = Path(path).resolve()
+    config = load_config(path, overrides=overrides)
+    return run(config, out=out, base=path.parent, config_path=path, overwrite=overwrite)

@@ -1,0 +1,146 @@
+"""The run folder: the only interface between computing (the pipeline) and showing (report,
+dashboard). Writes happen in a temporary sibling folder that is renamed into place at the end, so
+a failed run leaves no half-written folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fairaudit.exceptions import FairauditError, InputError
+
+__all__ = [
+    "TABLES",
+    "atomic_run_folder",
+    "file_sha256",
+    "package_versions",
+    "read_manifest",
+    "read_table",
+    "write_json",
+    "write_table",
+]
+
+TABLES = (
+    "utterances",
+    "spans",
+    "scores",
+    "group_metrics",
+    "comparisons",
+    "weights",
+)
+
+PACKAGES = (
+    "fairaudit",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "statsmodels",
+    "scikit-learn",
+    "fairlearn",
+    "onnxruntime",
+    "hatesonar",
+    "alt-profanity-check",
+    "plotly",
+    "dash",
+    "pydantic",
+    "jinja2",
+    "pyyaml",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a run depends on."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as strings, so the files read back the same everywhere."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+    return out
+
+
+def write_table(frame: pd.DataFrame, folder: Path, name: str, *, csv: bool = False) -> None:
+    """Write ``name.parquet`` (and ``name.csv``, RFC 4180 quoted) into the folder."""
+    plain = _plain(frame)
+    plain.to_parquet(folder / f"{name}.parquet", index=False)
+    if csv:
+        plain.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
+
+
+def write_json(data: Any, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_manifest(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "manifest.json"
+    if not path.is_file():
+        raise InputError("not a fairaudit run folder (no manifest.json)", file=path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"manifest is not valid JSON: {error.msg}", file=path) from None
+
+
+def read_table(run_dir: str | Path, name: str) -> pd.DataFrame:
+    path = Path(run_dir) / f"{name}.parquet"
+    if not path.is_file():
+        raise InputError("table missing from the run folder", file=path)
+    return pd.read_parquet(path)
+
+
+@contextlib.contextmanager
+def atomic_run_folder(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder that becomes ``out`` only if the block finishes.
+
+    Raises
+    ------
+    FairauditError
+        When ``out`` exists and ``overwrite`` is false.
+    """
+    out = Path(out).resolve()
+    if out.exists() and not overwrite:
+        raise FairauditError(f"{out}: already exists; choose another --out or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        retired = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(retired)
+        staging.rename(out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.rename(out)
