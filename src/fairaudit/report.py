@@ -1,0 +1,363 @@
+"""Write a standalone HTML audit report from a run folder.
+
+Takes a run folder (``manifest.json`` and the Parquet tables that ``fairaudit run`` writes) and
+returns the path of a single ``report.html`` that opens offline: plotly.js is embedded once in
+the page and every figure is inline. The report reads only the run folder, never the pipeline,
+and shows the figures and tables that :mod:`fairaudit.figures` builds, so it agrees with the
+dashboard number for number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import plotly.graph_objects as go
+import pyarrow.parquet as pq
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from fairaudit import figures
+from fairaudit.exceptions import InputError
+
+__all__ = ["RunFolder", "load_run", "render_report", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_NAME = "report.html.j2"
+
+_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "utterances.parquet": ("id", "dialect_group"),
+    "group_metrics.parquet": (
+        "model", "group", "metric", "estimate", "ci_low", "ci_high", "n", "count",
+        "interval_method", "alpha", "undefined_reason", "small_group",
+    ),
+    "comparisons.parquet": (
+        "model", "group", "reference", "metric", "estimate", "reference_estimate", "difference",
+        "ci_low", "ci_high", "ratio", "n", "n_reference", "method", "p_value", "p_adjusted",
+        "correction", "significant", "alpha", "undefined_reason",
+    ),
+    "weights.parquet": ("id", "sample_weight", "copies", "group", "label"),
+}  # fmt: skip
+
+# Only these utterance columns are shown; the marker columns can be many and are not read.
+_UTTERANCE_COLUMNS = ("id", "dialect_group", "in_audit", "gold_toxic")
+
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The parts of a run folder that the report shows.
+
+    Attributes
+    ----------
+    path
+        The run folder.
+    manifest
+        ``manifest.json`` as a dict.
+    utterances
+        ``utterances.parquet``, only the columns the report uses.
+    group_metrics, comparisons
+        The disparity tables.
+    weights
+        ``weights.parquet``, or None when the run made no weights.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    utterances: pd.DataFrame
+    group_metrics: pd.DataFrame
+    comparisons: pd.DataFrame
+    weights: pd.DataFrame | None
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError("the run folder has no manifest; is this a fairaudit run?", file=path)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"not valid JSON ({error})", file=path) from error
+    if not isinstance(manifest, dict):
+        raise InputError("expected a JSON object at the top level", file=path)
+    return manifest
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError("the run folder lacks this table", file=path)
+    columns = None
+    if path.name == "utterances.parquet":
+        columns = [c for c in _UTTERANCE_COLUMNS if c in _parquet_columns(path)]
+    try:
+        table = pd.read_parquet(path, columns=columns)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise InputError(f"cannot read Parquet ({error})", file=path) from error
+    for column in _REQUIRED_COLUMNS.get(path.name, ()):
+        if column not in table.columns:
+            raise InputError("required column is missing", file=path, column=column)
+    return table
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception as error:  # pyarrow raises several types for a damaged file
+        raise InputError(f"cannot read Parquet ({error})", file=path) from error
+
+
+def load_run(run_dir: str | Path) -> RunFolder:
+    """Read the parts of a run folder that the report shows.
+
+    Parameters
+    ----------
+    run_dir
+        The run folder written by ``fairaudit run``.
+
+    Returns
+    -------
+    RunFolder
+
+    Raises
+    ------
+    InputError
+        If the folder, the manifest or a required table is missing or unreadable, naming the
+        file (and the column, for a missing column).
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise InputError("run folder not found", file=path)
+    manifest = _read_manifest(path / "manifest.json")
+    utterances = _read_table(path / "utterances.parquet")
+    group_metrics = _read_table(path / "group_metrics.parquet")
+    comparisons = _read_table(path / "comparisons.parquet")
+    weights_path = path / "weights.parquet"
+    weights = _read_table(weights_path) if weights_path.is_file() else None
+    return RunFolder(
+        path=path,
+        manifest=manifest,
+        utterances=utterances,
+        group_metrics=group_metrics,
+        comparisons=comparisons,
+        weights=weights,
+    )
+
+
+def _environment() -> jinja2.Environment:
+    templates = files("fairaudit") / "templates"
+    source = (templates / TEMPLATE_NAME).read_text(encoding="utf-8")
+    environment = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        loader=jinja2.DictLoader({TEMPLATE_NAME: source}),
+    )
+    environment.filters["thousands"] = lambda v: "n/a" if v is None or v == "" else f"{int(v):,}"
+    return environment
+
+
+def _figure_html(figure: go.Figure, div_id: str) -> Markup:
+    # plotly.js is embedded once in the page head, so no figure includes it.
+    html = figure.to_html(
+        full_html=False, include_plotlyjs=False, div_id=div_id, config=_PLOTLY_CONFIG
+    )
+    return Markup(html)
+
+
+def _table(frame: pd.DataFrame) -> dict[str, Any]:
+    """A display table as header and rows of strings, for the template to escape and lay out."""
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "rows": [["" if pd.isna(v) else str(v) for v in row] for row in frame.itertuples(False)],
+    }
+
+
+def _group_order(manifest: Mapping[str, Any]) -> list[str]:
+    counts = (manifest.get("dialect") or {}).get("counts") or {}
+    reference = manifest.get("reference_group")
+    order = ["aae"] + [str(g) for g in counts] + ([str(reference)] if reference else [])
+    return list(dict.fromkeys(order))
+
+
+def _model_order(manifest: Mapping[str, Any]) -> list[str]:
+    return [str(m["name"]) for m in manifest.get("models") or [] if m.get("name")]
+
+
+def _weights_scheme(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    config = manifest.get("config") or {}
+    for candidate in (manifest.get("weights"), config.get("weights"), config.get("reweighting")):
+        if isinstance(candidate, Mapping) and candidate:
+            return {str(k): v for k, v in candidate.items()}
+        if isinstance(candidate, str) and candidate:
+            return {"scheme": candidate}
+    return None
+
+
+def _small_groups(group_metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    if "small_group" not in group_metrics.columns:
+        return []
+    small = group_metrics[group_metrics["small_group"].astype("boolean").fillna(False)]
+    small = small.drop_duplicates(["model", "group"])
+    return [
+        {"model": str(r.model), "group": str(r.group), "n": None if pd.isna(r.n) else int(r.n)}
+        for r in small.itertuples()
+    ]
+
+
+def render_report(run: RunFolder) -> str:
+    """Render the report of a loaded run folder as one self-contained HTML page.
+
+    Parameters
+    ----------
+    run
+        The run folder, as :func:`load_run` returns it.
+
+    Returns
+    -------
+    str
+        The HTML text, with plotly.js embedded once and no external resources.
+    """
+    manifest = run.manifest
+    group_order = _group_order(manifest)
+    model_order = _model_order(manifest)
+    metrics_present = list(dict.fromkeys(run.group_metrics["metric"].astype(str)))
+    headline_metrics = [
+        str((h or {}).get("metric") or "false_positive_rate")
+        for h in (manifest.get("headline") or {}).values()
+    ] or ["false_positive_rate"]
+    plotted = [
+        m
+        for m in dict.fromkeys([*headline_metrics, "false_positive_rate", "false_negative_rate"])
+        if m in metrics_present
+    ]
+
+    metric_figures = [
+        {
+            "metric": metric,
+            "label": figures.METRIC_LABELS.get(metric, metric),
+            "html": _figure_html(
+                figures.fpr_by_group_figure(
+                    run.group_metrics,
+                    metric=metric,
+                    group_order=group_order,
+                    model_order=model_order,
+                ),
+                div_id=f"figure-{metric.replace('_', '-')}",
+            ),
+        }
+        for metric in plotted
+    ]
+    weights = None
+    if run.weights is not None:
+        weights = {
+            "table": _table(figures.weights_table(run.weights, group_order=group_order)),
+            "items": len(run.weights),
+            "kish": figures.kish_effective_sample_size(run.weights["sample_weight"]),
+            "scheme": _weights_scheme(manifest),
+        }
+
+    context = {
+        "plotly_js": Markup(get_plotlyjs()),
+        "manifest": manifest,
+        "run_name": manifest.get("run_name") or run.path.name,
+        "alpha": manifest.get("alpha"),
+        "models": manifest.get("models") or [],
+        "inputs": manifest.get("inputs") or [],
+        "corpus": manifest.get("corpus") or {},
+        "join": manifest.get("join") or {},
+        "dialect": manifest.get("dialect") or {},
+        "reference_group": manifest.get("reference_group"),
+        "warnings": manifest.get("warnings") or [],
+        "packages": sorted((manifest.get("packages") or {}).items()),
+        "timings": list((manifest.get("timings") or {}).items()),
+        "config_json": json.dumps(manifest.get("config") or {}, indent=2, sort_keys=True),
+        "summaries": figures.headline_summaries(manifest, run.group_metrics, run.comparisons),
+        "small_groups": _small_groups(run.group_metrics),
+        "dialect_counts_figure": _figure_html(
+            figures.dialect_counts_figure(run.utterances, group_order=group_order),
+            div_id="figure-dialect-counts",
+        ),
+        "metric_figures": metric_figures,
+        "group_table": _table(
+            figures.group_table(
+                run.group_metrics, group_order=group_order, model_order=model_order
+            )
+        ),
+        "comparison_table": _table(
+            figures.comparison_table(
+                run.comparisons, group_order=group_order, model_order=model_order
+            )
+        ),
+        "weights": weights,
+        "group_label": figures.group_label,
+    }
+    return _environment().get_template(TEMPLATE_NAME).render(**context)
+
+
+def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
+    """Write the standalone HTML report of a run folder.
+
+    Parameters
+    ----------
+    run_dir
+        The run folder written by ``fairaudit run``; the only thing read.
+    out
+        Where to write the report; ``run_dir/report.html`` by default. The file is written to a
+        temporary file in the same folder and then moved into place, so a reader never sees a
+        half-written report.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the written report.
+
+    Raises
+    ------
+    InputError
+        If the run folder, its manifest or a required table is missing or unreadable.
+    """
+    started = time.perf_counter()
+    run = load_run(run_dir)
+    target = Path(out) if out is not None else run.path / "report.html"
+    html = render_report(run)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        encoding="utf-8",
+        dir=target.parent,
+        prefix=f".{target.name}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            handle.write(html)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates the file readable by its owner only; a report is meant to be shared.
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, target)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+    logger.info(
+        "wrote report %s (%.1f MB) in %.1f s",
+        target,
+        target.stat().st_size / 1e6,
+        time.perf_counter() - started,
+    )
+    return target
