@@ -19,18 +19,13 @@ import argparse
 import logging
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-try:
-    from fairaudit.twitteraae import TwitterAAEModel, tokenize
-except ImportError:  # not installed: run from a source checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from fairaudit.twitteraae import TwitterAAEModel, tokenize
+from fairaudit.twitteraae import TwitterAAEModel, tokenize
 
 logger = logging.getLogger("bench_twitteraae")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,13 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-try:
-    from fairaudit.twitteraae import COLUMNS, TwitterAAEModel, tokenize
-except ImportError:  # not installed: test the source checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from fairaudit.twitteraae import COLUMNS, TwitterAAEModel, tokenize
-
 from fairaudit.exceptions import InputError
+from fairaudit.twitteraae import COLUMNS, TwitterAAEModel, tokenize
 
 # Reference outputs from the README of slanglab/twitteraae (via shared/data/README.md).
 REFERENCE_OUTPUTS = [
