@@ -22,7 +22,7 @@ TEXTS = [
 
 
 def _sonar_api_probabilities(tmp_path: Path, texts: list[str]) -> np.ndarray:
-    """hatesonar's own public API (Sonar.ping), on its model file with a locale this machine has."""
+    """hatesonar's own API (Sonar.ping), on its model file with a locale this machine has."""
     from hatesonar import Sonar
     from hatesonar.api import DEFAULT_MODEL_FILE
 

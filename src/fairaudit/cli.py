@@ -54,6 +54,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _fmt_p(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
+
+
 def _print_summary(result: Any) -> None:
     metrics = result.group_metrics
     fpr = metrics[metrics["metric"] == "false_positive_rate"]
@@ -78,7 +84,7 @@ def _print_summary(result: Any) -> None:
             typer.echo(
                 f"  {row.model}: {row.group} - {row.reference} = {_fmt(row.difference)} "
                 f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}], {row.method} p = "
-                f"{_fmt(row.p_value, 4)}, p_adjusted = {_fmt(row.p_adjusted, 4)}"
+                f"{_fmt_p(row.p_value)}, p_adjusted = {_fmt_p(row.p_adjusted)}"
             )
     typer.echo("")
     typer.echo(f"run folder: {result.folder}")
@@ -108,9 +114,7 @@ def run(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Run folder to create.")] = Path(
-        "runs/demo"
-    ),
+    out: Annotated[Path, typer.Option("--out", help="Run folder to create.")] = Path("runs/demo"),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:

@@ -2,8 +2,9 @@
 
 Takes a file and a column mapping; returns a DataFrame indexed by ``id`` (string) with columns
 ``text``, ``row`` (1-based data row in the file, for messages), ``position`` (0-based row
-position), ``gold_label`` (as in the file) and ``gold_toxic`` (nullable boolean) where a gold label
-column is mapped, ``conversation_id``, ``speaker`` and ``group`` where mapped, and any columns kept.
+position), ``gold_label`` (as in the file) and ``gold_toxic`` (nullable boolean) where a gold
+label column is mapped, ``conversation_id``, ``speaker`` and ``group`` where mapped, and any
+columns kept.
 
 Text is read exactly as stored: no NA tokens (a message whose text is ``None`` stays the string
 ``"None"``), no HTML unescaping, no line-ending rewriting. Only an empty field counts as missing,

@@ -44,7 +44,7 @@ class RunResult:
 
 
 def _join(
-    utterances: pd.DataFrame, scores: pd.DataFrame, *, model: str
+    utterances: pd.DataFrame, scores: pd.DataFrame, *, model: str, group_column: str
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Join one model's scores to the utterances on id, counting everything that fails."""
     model_scores = scores[scores["model"] == model].set_index("id")
@@ -54,7 +54,9 @@ def _join(
         raise InputError(f"model {model!r}: duplicated score ids, e.g. {examples}")
     missing_scores = utterances.index.difference(model_scores.index)
     unknown_ids = model_scores.index.difference(utterances.index)
-    joined = utterances.join(model_scores[["score", "flagged"]], how="inner")
+    joined = utterances[[group_column, "gold_toxic", "in_audit"]].join(
+        model_scores[["score", "flagged"]], how="inner"
+    )
     nan_scores = int(joined["score"].isna().sum())
     report = {
         "utterances": int(len(utterances)),
@@ -137,9 +139,10 @@ def run(
             file=corpus_path,
         )
 
-    with warnings.catch_warnings(record=True) as caught, atomic_run_folder(
-        out, overwrite=overwrite
-    ) as staging:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        atomic_run_folder(out, overwrite=overwrite) as staging,
+    ):
         warnings.simplefilter("always", FairauditWarning)
 
         clock = time.perf_counter()
@@ -195,7 +198,9 @@ def run(
         clock = time.perf_counter()
         all_metrics, all_comparisons, join_reports, headlines = [], [], {}, {}
         for model in config.models:
-            joined, join_reports[model.name] = _join(utterances, scoring.scores, model=model.name)
+            joined, join_reports[model.name] = _join(
+                utterances, scoring.scores, model=model.name, group_column=group_column
+            )
             metrics, comparisons = _audit_frame(config, joined, group_column=group_column)
             metrics.insert(0, "model", model.name)
             comparisons.insert(0, "model", model.name)

@@ -93,7 +93,9 @@ class HateSonarScorer:
             import onnxruntime
             from hatesonar.api import DEFAULT_MODEL_FILE
         except ImportError as error:
-            raise ModelError(f"model {self.name!r}: hatesonar is not installed ({error})") from None
+            raise ModelError(
+                f"model {self.name!r}: hatesonar is not installed ({error})"
+            ) from None
         if self.score_class not in self.classes:
             raise ModelError(
                 f"model {self.name!r}: class {self.score_class!r} is not one of {self.classes}"

@@ -1,0 +1,184 @@
+"""End to end: the CLI and the pipeline on the real Davidson data and on the trap cases."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame, false_positive_rate
+from statsmodels.stats.proportion import proportion_confint
+from typer.testing import CliRunner
+
+from fairaudit.cli import app
+from tests.cases import case_dir
+
+runner = CliRunner()
+
+REQUIRED = {
+    "utterances.parquet": {"id", "dialect_group", "p_aa", "p_hispanic", "p_asian", "p_white"},
+    "spans.parquet": {"id", "marker", "start", "end", "text"},
+    "group_metrics.parquet": {"model", "group", "metric", "estimate", "ci_low", "ci_high", "n"},
+    "comparisons.parquet": {
+        "model",
+        "group",
+        "reference",
+        "metric",
+        "difference",
+        "p_value",
+        "p_adjusted",
+        "method",
+    },
+    "weights.parquet": {"id", "sample_weight", "copies"},
+}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)], env={"FAIRAUDIT_DATA": str(data_dir)})
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_demo_writes_the_contracted_run_folder(demo_run: Path) -> None:
+    assert (demo_run / "manifest.json").is_file()
+    assert (demo_run / "report.html").is_file()
+    for name, columns in REQUIRED.items():
+        table = pd.read_parquet(demo_run / name)
+        assert columns <= set(table.columns), (name, columns - set(table.columns))
+    utterances = pd.read_parquet(demo_run / "utterances.parquet")
+    assert len(utterances) == 24_783
+    assert utterances["id"].map(type).eq(str).all()
+    spans = pd.read_parquet(demo_run / "spans.parquet").merge(
+        utterances[["id"]], on="id", how="left", indicator=True
+    )
+    assert (spans["_merge"] == "both").all()
+    assert not list(demo_run.parent.glob(".demo.partial-*"))
+
+
+def test_demo_fpr_agrees_with_fairlearn_and_statsmodels(
+    demo_run: Path, davidson_csv: Path
+) -> None:
+    manifest = json.loads((demo_run / "manifest.json").read_text())
+    assert manifest["corpus"]["rows_audited"] == 7_435
+    utterances = pd.read_parquet(demo_run / "utterances.parquet").set_index("id")
+    scores = pd.read_parquet(demo_run / "scores.parquet")
+    metrics = pd.read_parquet(demo_run / "group_metrics.parquet")
+    for model in ("hatesonar", "profanity_check"):
+        flagged = scores[scores["model"] == model].set_index("id")["flagged"]
+        audit = utterances[utterances["in_audit"]]
+        y_true = audit["gold_toxic"].astype(bool).to_numpy()
+        y_pred = flagged.loc[audit.index].to_numpy()
+        frame = MetricFrame(
+            metrics={"fpr": false_positive_rate},
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=audit["dialect_group"].astype(str).to_numpy(),
+        )
+        ours = metrics[(metrics["model"] == model) & (metrics["metric"] == "false_positive_rate")]
+        ours = ours.set_index("group")
+        for group, expected in frame.by_group["fpr"].items():
+            assert ours.loc[group, "estimate"] == pytest.approx(expected, abs=1e-12)
+            negatives = int((~y_true & (audit["dialect_group"].astype(str) == group)).sum())
+            positives = int(
+                (~y_true & y_pred & (audit["dialect_group"].astype(str) == group).to_numpy()).sum()
+            )
+            low, high = proportion_confint(positives, negatives, alpha=0.05, method="wilson")
+            assert ours.loc[group, "n"] == negatives
+            assert ours.loc[group, "ci_low"] == pytest.approx(low, abs=1e-12)
+            assert ours.loc[group, "ci_high"] == pytest.approx(high, abs=1e-12)
+
+
+def test_demo_weights_make_group_and_label_independent(demo_run: Path) -> None:
+    weights = pd.read_parquet(demo_run / "weights.parquet")
+    utterances = pd.read_parquet(demo_run / "utterances.parquet")
+    table = weights.merge(utterances[["id", "dialect_group", "gold_toxic"]], on="id")
+    assert np.isclose(table["sample_weight"].mean(), 1.0)
+    overall = np.average(table["gold_toxic"].astype(float), weights=table["sample_weight"])
+    for _, cell in table.groupby("dialect_group"):
+        rate = np.average(cell["gold_toxic"].astype(float), weights=cell["sample_weight"])
+        assert rate == pytest.approx(overall, abs=1e-9)
+
+
+def test_report_is_standalone(demo_run: Path) -> None:
+    html = (demo_run / "report.html").read_text()
+    assert '<script src="http' not in html
+    assert "held-out" in html or "unseen" in html
+
+
+def _given_config(tmp_path: Path, corpus: Path, **extra: str) -> Path:
+    text = f"""
+name: case
+corpus:
+  path: {corpus}
+  columns: {{id: id, text: text, gold_label: gold_toxic, group: dialect_group, keep: [score]}}
+dialect: {{twitteraae: false, markers: false, missing_group: {extra.get("missing", "error")}}}
+models:
+  - {{name: given, kind: column, column: score, threshold: 0.5}}
+audit: {{reference_group: sae, min_negatives: 1}}
+"""
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_case_01_strict_mode_stops_and_writes_nothing(tmp_path: Path) -> None:
+    config = _given_config(tmp_path, case_dir("01") / "input.csv")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "dialect_group" in result.output or "group" in result.output
+    assert "m11" in result.output and "m14" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".run.partial-*"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "overall_fpr", "overall_n"), [("keep", 0.5, 10), ("drop", 0.375, 8)]
+)
+def test_case_01_keep_and_drop(
+    tmp_path: Path, mode: str, overall_fpr: float, overall_n: int
+) -> None:
+    config = _given_config(tmp_path, case_dir("01") / "input.csv", missing=mode)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_parquet(out / "group_metrics.parquet")
+    fpr = metrics[metrics["metric"] == "false_positive_rate"].set_index("group")
+    assert fpr.loc["overall", "estimate"] == pytest.approx(overall_fpr)
+    assert fpr.loc["overall", "n"] == overall_n
+    assert fpr.loc["aae", "estimate"] == pytest.approx(0.5)
+    assert fpr.loc["sae", "estimate"] == pytest.approx(0.25)
+    assert "nan" not in set(fpr.index.astype(str))
+
+
+def test_missing_data_folder_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["demo", "--out", str(tmp_path / "x")], env={"FAIRAUDIT_DATA": str(tmp_path / "no")}
+    )
+    assert result.exit_code == 2
+    assert "FAIRAUDIT_DATA" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path: Path) -> None:
+    config = _given_config(tmp_path, case_dir("01") / "input.csv", missing="keep")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 2 and "already exists" in result.output
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_invalid_config_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    shutil.copy(_given_config(tmp_path, case_dir("01") / "input.csv"), path)
+    path.write_text(path.read_text().replace("threshold: 0.5", "threshold: 5"))
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "threshold" in result.output and "Traceback" not in result.output
