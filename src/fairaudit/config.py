@@ -94,13 +94,15 @@ class GroupRule(_Strict):
     ``aae``, at or below ``sae_threshold`` it is ``sae``, in between or without an estimate it is
     ``uncertain``. With ``strong_marker_evidence``, an utterance carrying at least
     ``min_strong_markers`` strong grammatical markers moves from ``uncertain`` to ``aae`` (when it
-    has no estimate, or sits in the band) and from ``sae`` to ``uncertain``.
+    has no estimate, or sits in the band) and from ``sae`` to ``uncertain``. With
+    ``language_screen``, a message that is not English or holds no words is ``uncertain``.
     """
 
     aae_threshold: float = Field(default=0.6, ge=0, le=1)
     sae_threshold: float = Field(default=0.4, ge=0, le=1)
     strong_marker_evidence: bool = True
     min_strong_markers: int = Field(default=1, ge=1)
+    language_screen: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> GroupRule:
@@ -115,29 +117,95 @@ class DialectConfig(_Strict):
     markers: bool = True
     marker_file: str | None = None
     rule: GroupRule = GroupRule()
+    level: Literal["utterance", "speaker", "conversation"] = Field(
+        default="utterance",
+        description="assign groups per message, or per speaker / conversation from all their "
+        "messages pooled (needs corpus.columns.speaker / conversation_id)",
+    )
     missing_group: Literal["error", "keep", "drop"] = "error"
 
 
 class ModelConfig(_Strict):
     """One audited model and the exact score that is audited.
 
-    ``kind``: ``hatesonar`` (three classes ``hate_speech``, ``offensive_language``, ``neither``),
-    ``profanity_check`` (alt-profanity-check, probability of profanity), ``column`` (scores the
-    user brings in a corpus column), ``decision`` (a given binary decision, no threshold).
-    For ``hatesonar``, ``score`` names the class whose probability is audited, and ``complement``
-    audits one minus it (``score: neither, complement: true`` is ``1 - P(neither)``).
+    ``kind``:
+
+    - ``hatesonar``: three classes ``hate_speech``, ``offensive_language``, ``neither``; ``score``
+      names the class whose probability is audited, and ``complement`` audits one minus it
+      (``score: neither, complement: true`` is ``1 - P(neither)``).
+    - ``profanity_check``: alt-profanity-check, probability of profanity.
+    - ``detoxify``: a Detoxify checkpoint; ``score`` names the audited head (``toxicity``,
+      ``severe_toxicity``, ``obscene``, ``threat``, ``insult``, ``identity_attack``,
+      ``sexual_explicit`` where the checkpoint has it). ``checkpoint`` is Detoxify's model type
+      (``original``, ``unbiased``, ``multilingual``, ``original-small``, ``unbiased-small``);
+      offline, ``checkpoint_path`` is the local ``.ckpt`` file and ``huggingface_config_path``
+      the local folder with the Hugging Face config and tokenizer files.
+    - ``callable``: any Python function ``callable: "package.module:function"`` taking a list
+      of texts and returning one probability per text.
+    - ``column``: scores the user brings, in a corpus column or, with ``file``, in a separate
+      file joined on ``id_column``.
+    - ``decision``: a given binary decision (no threshold), from a column as for ``column``.
+    - ``label_scores``: a column holding a classifier's ``[{label, score}, ...]`` list per row
+      (as ``transformers`` pipelines with ``top_k`` return); ``score`` names the harmful label,
+      matched by exact equality, and ``softmax: true`` checks each row sums to 1.
+
+    Which number is audited is never inferred from label or head order. ``probability_of``
+    names the gold label value(s) the audited score is the probability of; when given, it must
+    equal the corpus's ``positive_labels`` or the run stops.
     """
 
     name: str
-    kind: Literal["hatesonar", "profanity_check", "column", "decision"]
+    kind: Literal[
+        "hatesonar",
+        "profanity_check",
+        "detoxify",
+        "callable",
+        "column",
+        "decision",
+        "label_scores",
+    ]
     score: str | None = None
     complement: bool = False
     column: str | None = None
     threshold: float = Field(default=0.5, ge=0, le=1)
     positive_meaning: str = "toxic"
+    probability_of: tuple[Label, ...] | None = Field(
+        default=None,
+        description="gold label value(s) the audited score is the probability of; checked "
+        "against corpus.positive_labels",
+    )
     in_sample: str | None = Field(
         default=None, description="why this model's figures are in-sample on this data, if so"
     )
+    optional: bool = Field(
+        default=False,
+        description="when the model fails to load or score, finish the run without it",
+    )
+    reply_column: str | None = Field(
+        default=None,
+        description="corpus column with the model's reply to each message; scored instead of "
+        "the message",
+    )
+    file: str | None = Field(
+        default=None,
+        description="separate file holding column (kinds column, decision, label_scores)",
+    )
+    id_column: str = Field(default="id", description="id column of file")
+    softmax: bool = Field(
+        default=False, description="label_scores: the list is one softmax; rows must sum to 1"
+    )
+    sum_tolerance: float = Field(default=1e-3, gt=0, lt=0.5)
+    checkpoint: str | None = None
+    checkpoint_path: str | None = None
+    huggingface_config_path: str | None = None
+    callable: str | None = Field(default=None, description='"package.module:function"')
+    device: str = Field(default="auto", description="auto (cuda where present), cpu, cuda:0")
+    batch_size: int = Field(default=32, ge=1)
+    max_length: int | None = Field(
+        default=None, ge=2, description="tokens per text; longer texts are truncated and counted"
+    )
+    threads: int = Field(default=1, ge=1, description="CPU threads for torch (fixed)")
+    cache: bool = Field(default=True, description="use the content-addressed score cache")
 
     @model_validator(mode="after")
     def _complete(self) -> ModelConfig:
@@ -150,8 +218,32 @@ class ModelConfig(_Strict):
                 "hatesonar needs score: hate_speech, offensive_language or neither "
                 f"(got {self.score!r})"
             )
-        if self.kind in {"column", "decision"} and not self.column:
+        if self.kind in {"column", "decision", "label_scores"} and not self.column:
             raise ValueError(f"model {self.name!r} of kind {self.kind} needs column:")
+        if self.file is not None and self.kind not in {"column", "decision", "label_scores"}:
+            raise ValueError(f"model {self.name!r}: file: is only for given columns")
+        if self.kind == "detoxify":
+            if not self.score:
+                raise ValueError(
+                    f"model {self.name!r}: detoxify needs score: the audited head, e.g. toxicity"
+                )
+            if not (self.checkpoint or self.checkpoint_path):
+                raise ValueError(
+                    f"model {self.name!r}: detoxify needs checkpoint: (original, unbiased, "
+                    "multilingual, original-small, unbiased-small) or checkpoint_path:"
+                )
+        if self.kind == "label_scores" and not self.score:
+            raise ValueError(f"model {self.name!r}: label_scores needs score: the harmful label")
+        if self.kind == "callable" and (not self.callable or ":" not in self.callable):
+            raise ValueError(
+                f'model {self.name!r}: callable needs callable: "package.module:function"'
+            )
+        if self.complement and self.kind not in {"hatesonar", "label_scores"}:
+            raise ValueError(f"model {self.name!r}: complement is for hatesonar and label_scores")
+        if self.softmax and self.kind != "label_scores":
+            raise ValueError(f"model {self.name!r}: softmax is for label_scores")
+        if self.reply_column is not None and self.kind in {"column", "decision", "label_scores"}:
+            raise ValueError(f"model {self.name!r}: reply_column is for models that score text")
         return self
 
     @property
@@ -160,9 +252,17 @@ class ModelConfig(_Strict):
             return f"1 - P({self.score})" if self.complement else f"P({self.score})"
         if self.kind == "profanity_check":
             return "P(profane)"
+        if self.kind == "detoxify":
+            return f"P({self.score})"
+        if self.kind == "callable":
+            return f"score from {self.callable}"
+        if self.kind == "label_scores":
+            label = f"P({self.score!r})"
+            return f"1 - {label}" if self.complement else label
+        source = f" of {self.file}" if self.file else ""
         if self.kind == "decision":
-            return f"given decision column {self.column!r}"
-        return f"given score column {self.column!r}"
+            return f"given decision column {self.column!r}{source}"
+        return f"given score column {self.column!r}{source}"
 
 
 class AuditConfig(_Strict):

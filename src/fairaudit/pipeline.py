@@ -170,12 +170,20 @@ def run(
             if config.dialect.marker_file
             else None
         )
+        level = config.dialect.level
+        unit_column = {"speaker": "speaker", "conversation": "conversation_id"}.get(level)
+        if unit_column is not None and unit_column not in corpus.columns:
+            raise ConfigError(
+                f"dialect.level is {level!r} but corpus.columns.{unit_column} is not set"
+            )
         layer = annotate_dialect(
             corpus["text"],
             rule=config.dialect.rule,
             twitteraae_dir=twitteraae_dir,
             use_markers=config.dialect.markers,
             marker_file=marker_file,
+            units=None if unit_column is None else corpus[unit_column],
+            level=level,
         )
         timings.update({f"dialect_{k}": v for k, v in layer.seconds.items()})
         timings["dialect"] = time.perf_counter() - clock
@@ -296,7 +304,12 @@ def run(
                         markers=config.dialect.markers,
                     )
                 ),
-                "level": "utterance",
+                "level": config.dialect.level,
+                "language_screen": (
+                    {str(k): int(v) for k, v in utterances["language"].value_counts().items()}
+                    if "language" in utterances.columns
+                    else None
+                ),
                 "marker_set_version": layer.marker_set_version,
                 "counts": {str(k): int(v) for k, v in group_counts.value_counts().items()},
                 "counts_all_rows": {
