@@ -1,0 +1,83 @@
+"""Benchmark the whole dialect layer: 25 markers + TwitterAAE + language screen + groups.
+
+Resamples Davidson et al. (2017) tweets to ``--n`` utterances and runs
+:func:`fairaudit.dialect.annotate_dialect` as the pipeline does. In the same run, a plain per-row
+``re`` loop over the same marker definitions (:func:`fairaudit.markers.annotate_plain`) runs on
+``--plain-n`` rows and is extrapolated per utterance, so the ratio is measured on this machine
+at this moment. Peak memory is the maximum resident set size of this process and of its forked
+workers.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_dialect_layer.py --n 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from fairaudit.config import GroupRule, resolve_data_dir
+from fairaudit.dialect import annotate_dialect
+from fairaudit.markers import annotate_plain, load_marker_set
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--plain-n", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    data = resolve_data_dir(None, base=Path.cwd())
+    tweets = pd.read_csv(data / "davidson-2017" / "labeled_data.csv", keep_default_na=False)
+    sample = (
+        tweets["tweet"]
+        .astype(str)
+        .sample(n=args.n, replace=True, random_state=args.seed)
+        .reset_index(drop=True)
+    )
+    sample.index = pd.Index([f"t{i}" for i in range(len(sample))], dtype=object)
+
+    started = time.perf_counter()
+    layer = annotate_dialect(
+        sample, rule=GroupRule(), twitteraae_dir=data / "twitteraae", use_markers=True
+    )
+    layer_seconds = time.perf_counter() - started
+
+    subset = sample.iloc[: args.plain_n]
+    started = time.perf_counter()
+    annotate_plain(subset, load_marker_set())
+    plain_per_row = (time.perf_counter() - started) / len(subset)
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"utterances: {args.n:,}; spans: {len(layer.spans):,}")
+    print(
+        "stage seconds: "
+        + ", ".join(f"{name} {seconds:.2f}" for name, seconds in layer.seconds.items())
+    )
+    print(f"whole layer: {layer_seconds:.2f} s wall = {args.n / layer_seconds:,.0f} utterances/s")
+    print(
+        f"plain per-row re loop (markers only, {args.plain_n:,} rows): "
+        f"{1 / plain_per_row:,.0f} utterances/s -> {plain_per_row * args.n:.1f} s for {args.n:,}"
+    )
+    print(
+        f"ratio (plain markers-only loop / whole layer): {plain_per_row * args.n / layer_seconds:.1f}x"
+    )
+    print(f"peak resident memory: this process {own:.2f} GB, largest worker {children:.2f} GB")
+    groups = layer.utterances["dialect_group"].value_counts().to_dict()
+    print(f"groups: {groups}")
+
+
+if __name__ == "__main__":
+    main()
