@@ -12,34 +12,44 @@ from fairaudit.twitteraae import TwitterAAEModel, tokenize
 
 
 def _frame(p_aa: list[float], p_white: list[float]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"p_aa": p_aa, "p_white": p_white}, index=[f"u{i}" for i in range(len(p_aa))]
-    )
+    index = [f"u{i}" for i in range(len(p_aa))]
+    return pd.DataFrame({"p_aa": p_aa, "p_white": p_white}, index=index)
 
 
 def test_group_rule_by_hand() -> None:
-    frame = _frame([0.6, 0.3, 0.2, np.nan, 0.1, 0.1], [0.2, 0.3, 0.6, np.nan, 0.4, 0.1])
-    strong = pd.Series([0, 0, 0, 1, 1, 0], index=frame.index)
-    score, group = assign_groups(frame, strong, rule=GroupRule())
-    # 0.75 -> aae; 0.5 -> uncertain band; 0.25 -> sae; no estimate + marker -> aae;
-    # 0.2 (sae range) + marker -> uncertain; 0.5 no marker -> uncertain.
-    np.testing.assert_allclose(score.to_numpy()[[0, 1, 2, 4]], [0.75, 0.5, 0.25, 0.2])
-    assert group.astype(str).tolist() == [
-        "aae",
-        "uncertain",
-        "sae",
-        "aae",
-        "uncertain",
-        "uncertain",
+    frame = _frame(
+        [0.6, 0.3, 0.2, np.nan, 0.1, 0.1, np.nan], [0.2, 0.3, 0.6, np.nan, 0.4, 0.1, np.nan]
+    )
+    markers = pd.DataFrame(
+        {"markers_strong": [0, 0, 0, 1, 1, 0, 0], "markers_total": [0, 0, 0, 1, 1, 2, 0]},
+        index=frame.index,
+    )
+    table = assign_groups(frame, markers, rule=GroupRule())
+    # By hand: twitteraae_score = p_aa / (p_aa + p_white); marker_score = 1 - 0.5^strong 0.9^weak;
+    # dialect_score = 1 - (1 - t)(1 - m), the marker score alone without t.
+    np.testing.assert_allclose(
+        table["twitteraae_score"].to_numpy()[[0, 1, 2, 4, 5]], [0.75, 0.5, 0.25, 0.2, 0.5]
+    )
+    np.testing.assert_allclose(table["marker_score"], [0, 0, 0, 0.5, 0.5, 1 - 0.81, 0])
+    expected = [0.75, 0.5, 0.25, 0.5, 1 - 0.8 * 0.5, 1 - 0.5 * 0.81, np.nan]
+    np.testing.assert_allclose(table["dialect_score"], expected)
+    assert table["dialect_group"].astype(str).tolist() == [
+        "aae",  # 0.75
+        "uncertain",  # 0.5: in the band
+        "sae",  # 0.25
+        "uncertain",  # no estimate, one strong marker: 0.5
+        "aae",  # 0.6
+        "uncertain",  # 0.595
+        "uncertain",  # no evidence at all
     ]
 
 
-def test_thresholds_are_configurable_and_markers_can_be_ignored() -> None:
+def test_thresholds_and_weights_are_configurable() -> None:
     frame = _frame([0.55, np.nan], [0.45, np.nan])
-    strong = pd.Series([0, 3], index=frame.index)
-    rule = GroupRule(aae_threshold=0.55, sae_threshold=0.2, strong_marker_evidence=False)
-    _, group = assign_groups(frame, strong, rule=rule)
-    assert group.astype(str).tolist() == ["aae", "uncertain"]
+    markers = pd.DataFrame({"markers_strong": [0, 3], "markers_total": [0, 3]}, index=frame.index)
+    rule = GroupRule(aae_threshold=0.55, sae_threshold=0.2, strong_marker_weight=0.0)
+    table = assign_groups(frame, markers, rule=rule)
+    assert table["dialect_group"].astype(str).tolist() == ["aae", "uncertain"]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +106,13 @@ def test_speaker_pooling_equals_twitteraae_on_all_tokens(twitteraae_dir: Path) -
     tokens_a = [t for key in ("m1", "m2", "m3") for t in tokenize(texts[key])]
     expected = model.proportions_from_tokens(tokens_a)
     assert expected is not None
-    score_a = expected[0] / (expected[0] + expected[3])
+    twitteraae_a = expected[0] / (expected[0] + expected[3])
+    own = table.loc[["m1", "m2", "m3"]]
+    strong = own["markers_strong"].sum()
+    weak = own["markers_total"].sum() - strong
+    assert strong >= 1  # finna
+    marker_a = 1 - 0.5**strong * 0.9**weak
+    score_a = 1 - (1 - twitteraae_a) * (1 - marker_a)
     for key in ("m1", "m2", "m3"):
         assert table.loc[key, "dialect_score"] == pytest.approx(score_a, abs=1e-9)
         assert table.loc[key, "dialect_group"] == table.loc["m1", "dialect_group"]

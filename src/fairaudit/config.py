@@ -87,21 +87,21 @@ class CorpusConfig(_Strict):
 
 
 class GroupRule(_Strict):
-    """How the dialect score and marker evidence become a group.
+    """How TwitterAAE proportions and marker evidence become a dialect score and a group.
 
-    ``dialect_score = p_aa / (p_aa + p_white)`` from TwitterAAE: the African-American share of the
-    two proportions the model's authors validated. At or above ``aae_threshold`` the utterance is
-    ``aae``, at or below ``sae_threshold`` it is ``sae``, in between or without an estimate it is
-    ``uncertain``. With ``strong_marker_evidence``, an utterance carrying at least
-    ``min_strong_markers`` strong grammatical markers moves from ``uncertain`` to ``aae`` (when it
-    has no estimate, or sits in the band) and from ``sae`` to ``uncertain``. With
-    ``language_screen``, a message that is not English or holds no words is ``uncertain``.
+    ``twitteraae_score = p_aa / (p_aa + p_white)``: the African-American share of the two
+    proportions the model's authors validated. ``marker_score = 1 - (1 - strong_marker_weight)
+    ** strong * (1 - weak_marker_weight) ** weak`` from the counts of strong grammatical and weak
+    lexical marker spans. ``dialect_score`` is their noisy-OR. At or above ``aae_threshold`` the
+    utterance is ``aae``, at or below ``sae_threshold`` it is ``sae``, in between or without any
+    evidence ``uncertain``. With ``language_screen``, a message that is not English or holds no
+    words is ``uncertain``. See :func:`fairaudit.dialect.assign_groups`.
     """
 
     aae_threshold: float = Field(default=0.6, ge=0, le=1)
     sae_threshold: float = Field(default=0.4, ge=0, le=1)
-    strong_marker_evidence: bool = True
-    min_strong_markers: int = Field(default=1, ge=1)
+    strong_marker_weight: float = Field(default=0.5, ge=0, lt=1)
+    weak_marker_weight: float = Field(default=0.1, ge=0, lt=1)
     language_screen: bool = True
 
     @model_validator(mode="after")

@@ -82,30 +82,42 @@ def language_screen(word_counts: pd.DataFrame, texts: pd.Series) -> pd.Series:
 
 def assign_groups(
     proportions: pd.DataFrame,
-    strong_markers: pd.Series | None,
+    markers: pd.DataFrame | None,
     *,
     rule: GroupRule,
     language: pd.Series | None = None,
-) -> tuple[pd.Series, pd.Series]:
-    """Dialect score and group per utterance.
+) -> pd.DataFrame:
+    """Rule-based, statistical and combined dialect scores, and the group, per utterance.
 
     Parameters
     ----------
     proportions
         At least ``p_aa`` and ``p_white`` (NaN where TwitterAAE gives no estimate).
-    strong_markers
-        Count of strong grammatical marker spans per utterance, same index; None to ignore.
+    markers
+        ``markers_strong`` and ``markers_total`` span counts per utterance, same index; None
+        when the marker layer did not run.
     rule
-        Thresholds and marker evidence (see :class:`fairaudit.config.GroupRule`).
+        Weights, thresholds and the language screen (:class:`fairaudit.config.GroupRule`).
     language
         The language screen (:func:`language_screen`); anything but ``english`` is
         ``uncertain`` whatever the other evidence says.
 
     Returns
     -------
-    dialect_score, dialect_group
-        ``p_aa / (p_aa + p_white)`` (NaN without an estimate) and one of ``aae``, ``sae``,
-        ``uncertain``.
+    pandas.DataFrame
+        ``twitteraae_score`` = ``p_aa / (p_aa + p_white)`` (NaN without an estimate);
+        ``marker_score`` = ``1 - (1 - strong_marker_weight) ** strong * (1 -
+        weak_marker_weight) ** weak`` (0 without markers); ``dialect_score``, their noisy-OR
+        ``1 - (1 - twitteraae_score) * (1 - marker_score)`` (the marker score alone without a
+        TwitterAAE estimate, NaN with neither); ``dialect_group``: ``aae`` at or above
+        ``aae_threshold``, ``sae`` at or below ``sae_threshold``, else ``uncertain``.
+
+    Notes
+    -----
+    Markers only add AAE evidence: their absence in a short message says little, so the
+    combined score never falls below the TwitterAAE score. With the defaults, one strong
+    grammatical marker moves an utterance in the uncertain band (0.4, 0.6) into ``aae`` and
+    an SAE-leaning one (0.2 to 0.4) into the band or above.
 
     References
     ----------
@@ -116,42 +128,59 @@ def assign_groups(
     p_white = proportions["p_white"].to_numpy(dtype=np.float64)
     total = p_aa + p_white
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(total > 0, p_aa / total, np.nan)
-    group = np.full(len(score), "uncertain", dtype=object)
-    group[score >= rule.aae_threshold] = "aae"
-    group[score <= rule.sae_threshold] = "sae"
-    if rule.strong_marker_evidence and strong_markers is not None:
-        has_markers = strong_markers.to_numpy() >= rule.min_strong_markers
-        group[has_markers & (group == "uncertain")] = "aae"
-        group[has_markers & (score <= rule.sae_threshold)] = "uncertain"
+        twitteraae_score = np.where(total > 0, p_aa / total, np.nan)
+    if markers is None:
+        marker_score = np.zeros(len(twitteraae_score))
+    else:
+        strong = markers["markers_strong"].to_numpy(dtype=np.float64)
+        weak = markers["markers_total"].to_numpy(dtype=np.float64) - strong
+        marker_score = (
+            1.0
+            - (1.0 - rule.strong_marker_weight) ** strong * (1.0 - rule.weak_marker_weight) ** weak
+        )
+    combined = 1.0 - (1.0 - twitteraae_score) * (1.0 - marker_score)
+    no_estimate = np.isnan(twitteraae_score)
+    combined[no_estimate] = np.where(
+        marker_score[no_estimate] > 0, marker_score[no_estimate], np.nan
+    )
+
+    group = np.full(len(combined), "uncertain", dtype=object)
+    group[combined >= rule.aae_threshold] = "aae"
+    group[combined <= rule.sae_threshold] = "sae"
     if language is not None:
         group[language.to_numpy() != "english"] = "uncertain"
-    index = proportions.index
-    return (
-        pd.Series(score, index=index, name="dialect_score"),
-        pd.Series(pd.Categorical(group, categories=GROUPS), index=index, name="dialect_group"),
+    return pd.DataFrame(
+        {
+            "twitteraae_score": twitteraae_score,
+            "marker_score": marker_score,
+            "dialect_score": combined,
+            "dialect_group": pd.Categorical(group, categories=GROUPS),
+        },
+        index=proportions.index,
     )
 
 
 def describe_rule(rule: GroupRule, *, twitteraae: bool, markers: bool) -> str:
     """One plain sentence stating the group rule, for the manifest and the report."""
-    parts = [
-        f"dialect_score = p_aa / (p_aa + p_white) from TwitterAAE; aae if score >= "
-        f"{rule.aae_threshold}, sae if score <= {rule.sae_threshold}, otherwise uncertain "
-        "(also when TwitterAAE gives no estimate)"
-    ]
+    parts = []
+    if twitteraae:
+        parts.append("twitteraae_score = p_aa / (p_aa + p_white) from TwitterAAE")
+    if markers:
+        parts.append(
+            f"marker_score = 1 - {1 - rule.strong_marker_weight:g}^strong x "
+            f"{1 - rule.weak_marker_weight:g}^weak (counts of strong grammatical and weak "
+            "lexical AAE marker spans)"
+        )
+    parts.append(
+        "dialect_score = 1 - (1 - twitteraae_score)(1 - marker_score); "
+        f"aae if dialect_score >= {rule.aae_threshold}, sae if <= {rule.sae_threshold}, "
+        "otherwise uncertain (also with no evidence at all)"
+    )
     if twitteraae and rule.language_screen:
         parts.append(
             "messages that are not English (other languages' function words outnumber English "
             "ones) or hold no Latin-letter words are uncertain whatever the other evidence"
         )
-    if markers and rule.strong_marker_evidence:
-        parts.append(
-            f"an utterance with at least {rule.min_strong_markers} strong grammatical AAE "
-            "marker(s) moves from uncertain to aae and from sae to uncertain"
-        )
-    if not twitteraae:
-        parts.append("TwitterAAE disabled: every utterance without markers is uncertain")
     return "; ".join(parts)
 
 
@@ -243,7 +272,7 @@ def annotate_dialect(
         )
 
     marker_set_version = None
-    strong = None
+    counts = None
     if use_markers:
         from fairaudit.markers import annotate, load_marker_set, marker_counts
 
@@ -261,7 +290,6 @@ def annotate_dialect(
             f"{len(spans):,}",
         )
         utterances = utterances.join(counts)
-        strong = counts["markers_strong"]
     else:
         spans = pd.DataFrame(
             {
@@ -274,11 +302,10 @@ def annotate_dialect(
             }
         )
 
-    score, group = assign_groups(utterances, strong, rule=rule, language=language)
-    utterances["utterance_dialect_score"] = score
-    utterances["utterance_dialect_group"] = group
-    utterances["dialect_score"] = score
-    utterances["dialect_group"] = group
+    scores = assign_groups(utterances, counts, rule=rule, language=language)
+    utterances = utterances.join(scores)
+    utterances["utterance_dialect_score"] = scores["dialect_score"]
+    utterances["utterance_dialect_group"] = scores["dialect_group"]
 
     if level != "utterance":
         if units is None:
@@ -287,12 +314,15 @@ def annotate_dialect(
         has_unit = units.notna()
         pooled_texts = texts[has_unit].groupby(units[has_unit], sort=True).agg("\n".join)
         pooled, pooled_language = _twitteraae_frame(model, pooled_texts, rule=rule)
-        pooled_strong = (
-            None if strong is None else strong[has_unit].groupby(units[has_unit]).sum()
+        pooled_counts = (
+            None
+            if counts is None
+            else counts.loc[has_unit, ["markers_strong", "markers_total"]]
+            .groupby(units[has_unit])
+            .sum()
         )
-        unit_score, unit_group = assign_groups(
-            pooled, pooled_strong, rule=rule, language=pooled_language
-        )
+        unit_scores = assign_groups(pooled, pooled_counts, rule=rule, language=pooled_language)
+        unit_score, unit_group = unit_scores["dialect_score"], unit_scores["dialect_group"]
         unit_of = units[has_unit]
         utterances["unit_dialect_score"] = unit_of.map(unit_score)
         utterances["unit_dialect_group"] = pd.Categorical(
