@@ -169,6 +169,121 @@ def markers_evaluate(
         typer.echo(f"{marker:<26}{cells}")
 
 
+@markers_app.command("export")
+def markers_export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    out: Annotated[Path, typer.Option(help="Label Studio tasks (JSON) to write.")],
+    strategy: Annotated[
+        str, typer.Option(help="random, uncertainty or disagreement")
+    ] = "uncertainty",
+    n: Annotated[int, typer.Option(help="Number of items.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed for the item order.")] = 0,
+    convention: Annotated[str, typer.Option(help="Offset convention of the tasks.")] = "codepoint",
+) -> None:
+    """Export items with the rule spans as predictions, for annotation in Label Studio."""
+    _setup_logging(False)
+    from fairaudit.labelstudio import OFFSET_CONVENTIONS, export_tasks, select_items
+    from fairaudit.runfolder import read_manifest, read_table
+
+    if strategy not in {"random", "uncertainty", "disagreement"}:
+        typer.echo("error: --strategy must be random, uncertainty or disagreement", err=True)
+        raise typer.Exit(2)
+    if convention not in OFFSET_CONVENTIONS:
+        typer.echo(f"error: --convention must be one of {', '.join(OFFSET_CONVENTIONS)}", err=True)
+        raise typer.Exit(2)
+
+    def action() -> Path:
+        manifest = read_manifest(run_dir)
+        utterances = read_table(run_dir, "utterances").set_index("id")
+        spans = read_table(run_dir, "spans")
+        threshold = manifest["config"]["dialect"]["rule"]["aae_threshold"]
+        chosen = select_items(utterances, strategy=strategy, n=n, seed=seed, threshold=threshold)
+        return export_tasks(
+            utterances.loc[chosen],
+            spans[spans["id"].isin(chosen)],
+            marker_set_version=manifest["dialect"]["marker_set_version"] or "none",
+            convention=convention,
+            path=out,
+        )
+
+    typer.echo(str(_guarded(action)))
+
+
+@markers_app.command("import")
+def markers_import(
+    export: Annotated[Path, typer.Argument(help="Label Studio JSON export or Prodigy JSONL.")],
+    run_dir: Annotated[Path, typer.Option("--run", help="The run folder the items came from.")],
+    out: Annotated[Path, typer.Option(help="Human span layer (Parquet) to write.")],
+    prodigy: Annotated[bool, typer.Option(help="The file is Prodigy JSONL.")] = False,
+) -> None:
+    """Import human marker annotations as a layer beside the rules (never overwriting them)."""
+    _setup_logging(False)
+    import pandas as pd
+
+    from fairaudit.labelstudio import import_annotations, import_prodigy
+    from fairaudit.runfolder import read_table, write_parquet_atomic
+
+    def action() -> Any:
+        texts = read_table(run_dir, "utterances").set_index("id")["text"]
+        reader = import_prodigy if prodigy else import_annotations
+        result = reader(export, texts=texts)
+        table = result.spans.copy()
+        annotated = result.annotated.assign(marker=None, start=-1, end=-1, text=None)
+        annotated["source"] = "annotated_item"
+        write_parquet_atomic(pd.concat([table, annotated], ignore_index=True), out)
+        return result
+
+    result = _guarded(action)
+    typer.echo(
+        f"imported {len(result.spans)} spans from {result.annotated['id'].nunique()} items; "
+        f"{result.repaired} repaired, {len(result.rejected)} task(s) rejected"
+    )
+    for row in result.rejected.itertuples():
+        typer.echo(f"  rejected task {row.task} (id {row.id}): {row.reason}")
+    typer.echo(str(out))
+
+
+@markers_app.command("agreement")
+def markers_agreement(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (its rule spans).")],
+    human: Annotated[Path, typer.Option(help="Human layer written by `markers import`.")],
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Agreement per marker: annotator pairs, annotators vs rules, Fleiss, Krippendorff."""
+    _setup_logging(False)
+    import pandas as pd
+
+    from fairaudit.agreement import marker_agreement
+    from fairaudit.runfolder import read_table
+
+    def action() -> Any:
+        rules = read_table(run_dir, "spans")
+        layer = pd.read_parquet(human)
+        annotated = layer[layer["source"] == "annotated_item"]
+        spans = layer[layer["source"] != "annotated_item"]
+        items = {
+            annotator: sorted(set(group["id"]))
+            for annotator, group in annotated.groupby("annotator")
+        }
+        items["rule"] = sorted(set(annotated["id"]))
+        rule_spans = rules[rules["id"].isin(items["rule"])].assign(source="rule")
+        markers = sorted(set(rule_spans["marker"]) | set(spans["marker"]))
+        columns = ["id", "marker", "start", "end", "text", "source"]
+        human_spans = spans[columns].copy()
+        human_spans["source"] = "human:" + spans["annotator"].fillna("imported").astype(str)
+        return marker_agreement(
+            pd.concat([rule_spans[columns], human_spans], ignore_index=True),
+            items,
+            markers=markers,
+        )
+
+    table = _guarded(action)
+    if format == "json":
+        typer.echo(table.to_json(orient="records"))
+    else:
+        typer.echo(table.to_string(index=False))
+
+
 def _without_nan(value: Any) -> Any:
     """NaN (an undefined statistic) as JSON null."""
     if isinstance(value, dict):

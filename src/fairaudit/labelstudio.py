@@ -600,11 +600,17 @@ class ImportResult:
     expected_convention
         The convention tried first: the one recorded by :func:`export_tasks` in the task's
         ``meta``, else :data:`LABEL_STUDIO_CONVENTION`.
+    annotated
+        One row (``id``, ``annotator``) per item each annotator completed, spans or not: an
+        item an annotator saw and left unlabelled is evidence of absence for agreement.
     """
 
     spans: pd.DataFrame
     rejected: pd.DataFrame
     repaired: int = 0
+    annotated: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"id": [], "annotator": []}, dtype=object)
+    )
     conventions: Mapping[str, int] = field(default_factory=dict)
     expected_convention: str = LABEL_STUDIO_CONVENTION
 
@@ -763,6 +769,7 @@ def import_annotations(path: str | Path, *, texts: pd.Series | None = None) -> I
     rejected: list[dict[str, Any]] = []
     used: Counter[str] = Counter()
     repaired = 0
+    annotated: list[dict[str, str]] = []
     expected_seen: set[str] = set()
     for position, task in enumerate(tasks):
         if not isinstance(task, Mapping):
@@ -779,12 +786,13 @@ def import_annotations(path: str | Path, *, texts: pd.Series | None = None) -> I
 
         try:
             text, _ = _task_text(task, utterance_id, corpus)
-            task_rows, task_used = _annotation_rows(task, text, utterance_id, order)
+            task_rows, task_used, annotators = _annotation_rows(task, text, utterance_id, order)
         except _TaskRejected as reason:
             rejected.append({"task": task_id, "id": utterance_id, "reason": str(reason)})
             logger.warning("rejected Label Studio task %s: %s", task_id, reason)
             continue
         rows.extend(task_rows)
+        annotated.extend({"id": utterance_id, "annotator": name} for name in annotators)
         used.update(task_used)
         repaired += sum(count for name, count in task_used.items() if name != expected)
 
@@ -792,6 +800,7 @@ def import_annotations(path: str | Path, *, texts: pd.Series | None = None) -> I
         spans=_human_frame(rows),
         rejected=_rejected_frame(rejected),
         repaired=repaired,
+        annotated=pd.DataFrame(annotated, columns=["id", "annotator"], dtype=object),
         conventions=dict(used),
         expected_convention=(
             expected_seen.pop() if len(expected_seen) == 1 else LABEL_STUDIO_CONVENTION
@@ -811,16 +820,18 @@ def import_annotations(path: str | Path, *, texts: pd.Series | None = None) -> I
 
 def _annotation_rows(
     task: Mapping[str, Any], text: str, utterance_id: str, order: Sequence[str]
-) -> tuple[list[dict[str, Any]], Counter[str]]:
+) -> tuple[list[dict[str, Any]], Counter[str], list[str]]:
     annotations = task.get("annotations") or []
     if not isinstance(annotations, list):
         raise _TaskRejected("annotations is not a list")
     rows: list[dict[str, Any]] = []
     used: Counter[str] = Counter()
+    annotators: list[str] = []
     for annotation in annotations:
         if not isinstance(annotation, Mapping) or annotation.get("was_cancelled"):
             continue
         annotator = _annotator(annotation)
+        annotators.append("imported" if annotator is None else annotator)
         for item in annotation.get("result") or []:
             if not isinstance(item, Mapping) or item.get("type") != "labels":
                 continue
@@ -846,7 +857,7 @@ def _annotation_rows(
                         "annotator": annotator,
                     }
                 )
-    return rows, used
+    return rows, used, annotators
 
 
 def import_prodigy(path: str | Path, *, texts: pd.Series | None = None) -> ImportResult:
@@ -885,6 +896,7 @@ def import_prodigy(path: str | Path, *, texts: pd.Series | None = None) -> Impor
 
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
+    annotated: list[dict[str, str]] = []
     examples = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -940,6 +952,7 @@ def import_prodigy(path: str | Path, *, texts: pd.Series | None = None) -> Impor
             logger.warning("rejected Prodigy example on line %d: %s", number, reason)
             continue
         rows.extend(example_rows)
+        annotated.append({"id": utterance_id, "annotator": annotator or "imported"})
 
     logger.info(
         "imported %d human spans from %d Prodigy examples in %s; %d rejected",
@@ -951,6 +964,7 @@ def import_prodigy(path: str | Path, *, texts: pd.Series | None = None) -> Impor
     return ImportResult(
         spans=_human_frame(rows),
         rejected=_rejected_frame(rejected),
+        annotated=pd.DataFrame(annotated, columns=["id", "annotator"], dtype=object),
         conventions={"codepoint": len(rows)} if rows else {},
         expected_convention="codepoint",
     )

@@ -188,6 +188,7 @@ def run(
         timings.update({f"dialect_{k}": v for k, v in layer.seconds.items()})
         timings["dialect"] = time.perf_counter() - clock
         utterances = layer.utterances
+        utterances.insert(0, "text", corpus["text"])
         if own_groups:
             utterances["group"] = corpus["group"]
         group_column = "group" if own_groups else "dialect_group"

@@ -29,6 +29,7 @@ __all__ = [
     "read_manifest",
     "read_table",
     "write_json",
+    "write_parquet_atomic",
     "write_table",
 ]
 
@@ -95,6 +96,21 @@ def write_table(frame: pd.DataFrame, folder: Path, name: str, *, csv: bool = Fal
     plain.to_parquet(folder / f"{name}.parquet", index=False)
     if csv:
         plain.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write one Parquet file through a temporary sibling, renamed into place at the end."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        _plain(frame).to_parquet(temporary, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def write_json(data: Any, path: Path) -> None:
