@@ -727,7 +727,8 @@ def test_case_16_dialect_group_nothing_flagged() -> None:
 
     for metric in ("flag_rate", "false_positive_rate"):
         assert math.isnan(row(metric)["ratio"])
-        assert row(metric)["undefined_reason"] == "zero_denominator"
+        assert row(metric)["ratio_undefined_reason"] == "zero_denominator"
+        assert row(metric)["undefined_reason"] is None  # the difference is defined
         assert row(metric)["difference"] == 0.0
     assert row("false_negative_rate")["ratio"] == 1.0
     assert row("false_negative_rate")["difference"] == 0.0
@@ -758,7 +759,8 @@ def test_case_16_speaker_role_is_computed_independently() -> None:
     assert (comparison["group"] == "op").all()
     for metric in ("flag_rate", "false_positive_rate"):
         assert math.isnan(row(metric)["ratio"])
-        assert row(metric)["undefined_reason"] == "zero_denominator"
+        assert row(metric)["ratio_undefined_reason"] == "zero_denominator"
+        assert row(metric)["undefined_reason"] is None  # the difference is defined
         assert row(metric)["difference"] == 0.0
     fnr = row("false_negative_rate")
     assert math.isnan(fnr["ratio"]) and math.isnan(fnr["difference"])

@@ -131,7 +131,7 @@ def test_case_01_strict_mode_stops_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", str(config), "--out", str(out)])
     assert result.exit_code == 2
-    assert "dialect_group" in result.output or "group" in result.output
+    assert "input.csv" in result.output and "column 'dialect_group'" in result.output
     assert "m11" in result.output and "m14" in result.output
     assert "Traceback" not in result.output
     assert not out.exists() and not list(tmp_path.glob(".run.partial-*"))
@@ -182,3 +182,36 @@ def test_invalid_config_names_the_field(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "threshold" in result.output and "Traceback" not in result.output
+
+
+def test_own_groups_are_the_audited_dialect_group(tmp_path: Path) -> None:
+    config = _given_config(tmp_path, case_dir("01") / "input.csv", missing="keep")
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(config), "--out", str(out)]).exit_code == 0
+    utterances = pd.read_parquet(out / "utterances.parquet").set_index("id")
+    given = pd.read_csv(case_dir("01") / "input.csv", keep_default_na=False).set_index("id")
+    expected = given["dialect_group"].replace("", None)
+    assert utterances["dialect_group"].to_dict() == expected.to_dict()
+    manifest = json.loads((out / "manifest.json").read_text())  # strict JSON: no NaN
+    assert manifest["dialect"]["group_rule"].startswith("groups from the corpus column")
+
+
+def test_a_label_outside_the_declared_ones_is_an_error(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.csv"
+    corpus.write_text("id,text,label,score\na,x,abusive,0.9\nb,y,benign,0.1\nc,z,Abusive ,0.8\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"""
+name: typo
+corpus:
+  path: {corpus}
+  columns: {{id: id, text: text, gold_label: label, keep: [score]}}
+  positive_labels: [abusive]
+dialect: {{twitteraae: false, markers: false}}
+models: [{{name: m, kind: column, column: score}}]
+"""
+    )
+    result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "'Abusive'" in result.output or "Abusive" in result.output
+    assert "negative_labels" in result.output and "c.csv" in result.output

@@ -157,7 +157,9 @@ def markers_evaluate(
         raise typer.Exit(2)
     result = _guarded(lambda: evaluate(gold, load_marker_set(marker_file), seed=seed))
     if format == "json":
-        typer.echo(json.dumps(_without_nan(result), allow_nan=False))
+        from fairaudit.runfolder import json_safe
+
+        typer.echo(json.dumps(json_safe(result), allow_nan=False))
         return
     keys = ["precision", "recall", "f1_exact", "f1_overlap", "kappa", "kappa_ci_low"]
     keys += ["kappa_ci_high", "n_gold", "n_predicted"]
@@ -282,19 +284,6 @@ def markers_agreement(
         typer.echo(table.to_json(orient="records"))
     else:
         typer.echo(table.to_string(index=False))
-
-
-def _without_nan(value: Any) -> Any:
-    """NaN (an undefined statistic) as JSON null."""
-    if isinstance(value, dict):
-        return {k: _without_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nan(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _without_nan(value.item())
-    return value
 
 
 def main() -> None:  # pragma: no cover

@@ -124,7 +124,8 @@ def binary_gold(
 
     The harmful class is never inferred from label order. Without ``positive`` the labels must be
     0/1 or true/false; otherwise an error lists the values found. With ``negative`` too, a value in
-    neither list is an error. Empty fields and missing values are ``<NA>``.
+    neither list is an error; without it, at most one other value may occur (it is the
+    non-harmful one). Empty fields and missing values are ``<NA>``.
     """
     text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else v)
     text = text.map(lambda v: None if v is None else str(v).strip())
@@ -149,7 +150,17 @@ def binary_gold(
             file=file,
             column=column,
         )
-    if negative is not None:
+    if negative is None:
+        others = [v for v in found if v not in positive_set]
+        if len(others) > 1:
+            raise InputError(
+                f"besides the positive label(s) {sorted(positive_set)} there are several values "
+                f"{others[:10]}; list the non-harmful ones in corpus.negative_labels so that no "
+                "value (a typo, a stray space) is counted as non-harmful by accident",
+                file=file,
+                column=column,
+            )
+    else:
         negative_set = {str(v) for v in negative}
         unknown = [v for v in found if v not in positive_set | negative_set]
         if unknown:

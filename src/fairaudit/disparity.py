@@ -107,6 +107,7 @@ COMPARISON_COLUMNS = (
     "significant",
     "alpha",
     "undefined_reason",
+    "ratio_undefined_reason",
     "small_group",
 )
 """Columns of the table :func:`compare_groups` returns."""
@@ -645,9 +646,11 @@ def _rate_comparison(
         "statistic": math.nan,
         "p_value": math.nan,
         "undefined_reason": None,
+        "ratio_undefined_reason": None,
     }
     if reason is not None or reason_ref is not None:
         row["undefined_reason"] = reason if reason is not None else f"reference_{reason_ref}"
+        row["ratio_undefined_reason"] = row["undefined_reason"]
         return row
 
     row["difference"] = row["estimate"] - row["reference_estimate"]
@@ -658,7 +661,7 @@ def _rate_comparison(
     if row["reference_estimate"] > 0:
         row["ratio"] = row["estimate"] / row["reference_estimate"]
     else:
-        row["undefined_reason"] = "zero_denominator"
+        row["ratio_undefined_reason"] = "zero_denominator"
 
     table = np.array([[count, n - count], [count_ref, n_ref - count_ref]])
     method, statistic, p_value, test_reason = _two_by_two_test(table, test=test)
@@ -687,15 +690,16 @@ def _mean_comparison(
         "statistic": math.nan,
         "p_value": math.nan,
         "undefined_reason": None,
+        "ratio_undefined_reason": None,
     }
     if scores.size < 2 or scores_ref.size < 2:
-        row["undefined_reason"] = "too_few_scores"
+        row["undefined_reason"] = row["ratio_undefined_reason"] = "too_few_scores"
         return row
     row["difference"] = row["estimate"] - row["reference_estimate"]
     if row["reference_estimate"] != 0:
         row["ratio"] = row["estimate"] / row["reference_estimate"]
     else:
-        row["undefined_reason"] = "zero_denominator"
+        row["ratio_undefined_reason"] = "zero_denominator"
     if np.ptp(scores) == 0 and np.ptp(scores_ref) == 0:
         row["undefined_reason"] = "zero_variance"
         return row
@@ -755,8 +759,9 @@ def compare_groups(
         ``correction`` (``"holm"``), ``significant`` (``p_adjusted < alpha``; missing
         when no test was possible), ``alpha`` and ``undefined_reason`` (``None``, the group's
         reason such as ``"no_positives"``, ``"reference_"`` and the reference group's reason,
-        ``"zero_denominator"`` when only the ratio is undefined, ``"zero_expected_count"``,
-        ``"too_few_scores"`` or ``"zero_variance"``) and ``small_group`` (the group or the
+        ``"zero_expected_count"``, ``"too_few_scores"`` or ``"zero_variance"``: why the
+        difference or the test is undefined), ``ratio_undefined_reason`` (why the ratio is:
+        ``"zero_denominator"``, or the reason above) and ``small_group`` (the group or the
         reference has fewer than ``min_negatives`` gold non-harmful messages).
 
     Raises
@@ -873,6 +878,9 @@ def compare_groups(
     result["p_adjusted"] = adjusted
     result["correction"] = "holm"
     result["undefined_reason"] = _reasons(rows)
+    result["ratio_undefined_reason"] = pd.Series(
+        [row["ratio_undefined_reason"] for row in rows], dtype=object
+    )
     result["significant"] = significant
     result["alpha"] = alpha
     result["n"] = result["n"].astype("int64")

@@ -190,8 +190,21 @@ def run(
         utterances = layer.utterances
         utterances.insert(0, "text", corpus["text"])
         if own_groups:
-            utterances["group"] = corpus["group"]
-        group_column = "group" if own_groups else "dialect_group"
+            # The user's groups are the audited ones; the layer's estimate stays beside them.
+            utterances["layer_dialect_group"] = utterances["dialect_group"]
+            utterances["dialect_group"] = corpus["group"]
+            missing = corpus["group"].isna().to_numpy()
+            if missing.any() and config.dialect.missing_group == "error":
+                rows = corpus.loc[missing, "row"].tolist()
+                ids = corpus.index[missing].tolist()
+                raise InputError(
+                    f"{int(missing.sum())} row(s) have no group value (ids {ids[:10]}); set "
+                    "dialect.missing_group to keep (an explicit <missing> group) or drop",
+                    file=corpus_path,
+                    row=", ".join(str(r) for r in rows[:10]),
+                    column=config.corpus.columns.group,
+                )
+        group_column = "dialect_group"
         utterances["gold_label"] = corpus["gold_label"]
         utterances["gold_toxic"] = corpus["gold_toxic"]
         utterances["in_audit"] = in_audit
@@ -200,7 +213,8 @@ def run(
                 utterances[column] = corpus[column]
 
         clock = time.perf_counter()
-        scoring = score_corpus(corpus, config.models, file=str(corpus_path))
+        # Only the audited rows are scored: the rest (a model's training rows) are never used.
+        scoring = score_corpus(corpus[in_audit], config.models, file=str(corpus_path))
         timings["scoring"] = time.perf_counter() - clock
         timings.update({f"scoring_{k}": v for k, v in scoring.seconds.items()})
 
@@ -208,7 +222,7 @@ def run(
         all_metrics, all_comparisons, join_reports, headlines = [], [], {}, {}
         for model in config.models:
             joined, join_reports[model.name] = _join(
-                utterances, scoring.scores, model=model.name, group_column=group_column
+                utterances[in_audit], scoring.scores, model=model.name, group_column=group_column
             )
             metrics, comparisons = _audit_frame(config, joined, group_column=group_column)
             metrics.insert(0, "model", model.name)
@@ -246,6 +260,7 @@ def run(
                     logger.warning("%s", message)
 
         group_counts = utterances.loc[in_audit, group_column].astype(object).fillna("<missing>")
+        own_rule = f"groups from the corpus column {config.corpus.columns.group!r}"
         manifest: dict[str, Any] = {
             "fairaudit_version": __version__,
             "run_name": config.name,
@@ -297,7 +312,7 @@ def run(
             "dialect": {
                 "group_column": group_column,
                 "group_rule": (
-                    f"groups from the corpus column {config.corpus.columns.group!r}"
+                    own_rule
                     if own_groups
                     else describe_rule(
                         config.dialect.rule,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -25,6 +26,7 @@ __all__ = [
     "TABLES",
     "atomic_run_folder",
     "file_sha256",
+    "json_safe",
     "package_versions",
     "read_manifest",
     "read_table",
@@ -113,8 +115,25 @@ def write_parquet_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: NaN (an undefined statistic) as null, numpy scalars as Python ones."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def write_json(data: Any, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Strict JSON (no NaN), written through a temporary sibling and renamed into place."""
+    text = json.dumps(json_safe(data), indent=2, allow_nan=False, default=str) + "\n"
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
