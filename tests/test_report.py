@@ -27,6 +27,8 @@ EXPECTED_FILES = {
     "weights.parquet",
 }
 SCRIPT_NOTE = "trained on <script>alert(1)</script> 70% of the corpus"
+LOCALE_NOTE = "hatesonar text normaliser locale: en_US.UTF-8"
+IN_SAMPLE_NOTE = "in-sample: toy was trained on the whole corpus, held-out rows included."
 
 
 def _group_metric(
@@ -102,7 +104,7 @@ def run_dir(tmp_path: Path) -> Path:
                 "score_definition": "1 - P(neither)",
                 "threshold": 0.5,
                 "positive_meaning": "hate speech or offensive",
-                "notes": [SCRIPT_NOTE],
+                "notes": [SCRIPT_NOTE, LOCALE_NOTE],
             },
             {
                 "name": "toy",
@@ -110,15 +112,17 @@ def run_dir(tmp_path: Path) -> Path:
                 "score_definition": "P(toxic)",
                 "threshold": 0.7,
                 "positive_meaning": "toxic",
-                "notes": [],
+                "notes": [IN_SAMPLE_NOTE, "warning: scores were clipped to [0, 1]"],
             },
         ],
         "dialect": {
             "group_rule": "aae if p_aa >= 0.8, sae if p_white >= 0.8, else uncertain",
             "level": "utterance",
             "counts": {"aae": 600, "sae": 1200, "other": 90, "uncertain": 10},
+            "counts_all_rows": {"aae": 2000, "sae": 4000, "other": 300, "uncertain": 33},
         },
         "reference_group": "sae",
+        "weights": {"scheme": "kamiran_calders", "normalize": True, "rows_weighted": 24783},
         "warnings": ["group 'uncertain' has only 8 gold non-toxic items"],
         "headline": {
             model: {
@@ -160,6 +164,7 @@ def run_dir(tmp_path: Path) -> Path:
             _group_metric("toy", "aae", fpr, 0.105, 0.082, 0.133, 520, 55),
             _group_metric("toy", "sae", fpr, 0.094, 0.079, 0.112, 1200, 113),
             _group_metric("toy", "uncertain", fpr, 0.125, 0.022, 0.471, 8, 1, small=True),
+            _group_metric("toy", "aae", "mean_score", 0.301, 0.280, 0.322, 520, None),
         ]
     ).to_parquet(run / "group_metrics.parquet")
 
@@ -278,18 +283,110 @@ def test_group_table_shows_formatted_estimates_and_undefined_reason(run_dir: Pat
 
 
 def test_comparison_table_shows_difference_ratio_and_both_p_values(run_dir: Path) -> None:
-    parsed = _parse(write_report(run_dir).read_text(encoding="utf-8"))
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    parsed = _parse(html)
+    header, *_ = parsed.tables["comparisons"]
     rows = {r["Model"]: r for r in _rows(parsed.tables["comparisons"])}
 
+    assert rows["hatesonar"]["Estimate vs reference"] == "0.412 vs 0.201"
     assert rows["hatesonar"]["Difference [interval]"] == "0.211 [0.164, 0.258]"
     assert rows["hatesonar"]["Ratio"] == "2.05"
+    assert rows["hatesonar"]["n vs reference"] == "520 vs 1,200"
     assert rows["hatesonar"]["p (raw)"] == "1.2e-15"
     assert rows["hatesonar"]["p (adjusted)"] == "3.6e-15"
-    assert rows["hatesonar"]["Correction"] == "Holm"
-    assert rows["hatesonar"]["Significant"] == "yes (α = 0.05)"
+    assert rows["hatesonar"]["Significant"] == "yes"
     assert rows["toy"]["Difference [interval]"] == "0.011 [-0.017, 0.039]"
-    assert rows["toy"]["p (adjusted)"] == "0.880"
-    assert rows["toy"]["Significant"] == "no (α = 0.05)"
+    assert rows["toy"]["p (adjusted)"] == "0.8800"
+    assert rows["toy"]["Significant"] == "no"
+    # The reference, correction and alpha are the same in every row: named once, in the caption.
+    assert not {"Reference", "Correction", "α"} & set(header)
+    caption = re.search(r'<table class="comparisons">\s*<caption>(.*?)</caption>', html, re.S)
+    assert caption, "the comparisons table has no caption"
+    caption_text = " ".join(caption.group(1).split())
+    assert "reference group sae" in caption_text
+    assert "Holm-adjusted" in caption_text
+    assert "α = 0.05" in caption_text
+    # Numbers stay on one line.
+    assert re.search(r'<td class="num">0\.211 \[0\.164, 0\.258\]</td>', html)
+    assert "td.num { white-space: nowrap; }" in html
+
+
+def test_comparison_table_keeps_varying_correction_as_a_column(run_dir: Path) -> None:
+    comparisons = pd.read_parquet(run_dir / "comparisons.parquet")
+    comparisons.loc[1, "correction"] = "bonferroni"
+
+    table = figures.comparison_table(comparisons)
+
+    assert list(table["Correction"]) == ["Holm", "Bonferroni"]
+    assert "α" not in table.columns
+    assert "Holm" not in figures.comparison_caption(comparisons)
+
+
+def _ratio_undefined_tables(split: bool) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """A reference group with no false positives: the ratio is undefined, the difference not."""
+    fpr = "false_positive_rate"
+    group_metrics = pd.DataFrame(
+        [
+            _group_metric("m", "aae", fpr, 0.333, 0.121, 0.646, 9, 3),
+            _group_metric("m", "sae", fpr, 0.0, 0.0, 0.277, 10, 0),
+        ]
+    )
+    comparison = _comparison("m", "aae", 0.333, 0.0, 0.333, -0.034, 0.646, NAN, 0.087, 0.087)
+    if split:
+        comparison["ratio_undefined_reason"] = "zero_denominator"
+    else:
+        comparison["undefined_reason"] = "zero_denominator"
+    manifest = {"models": [{"name": "m"}], "reference_group": "sae", "alpha": 0.05}
+    return manifest, group_metrics, pd.DataFrame([comparison])
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["ratio_undefined_reason", "old_table"])
+def test_undefined_ratio_does_not_hide_a_defined_difference(split: bool) -> None:
+    manifest, group_metrics, comparisons = _ratio_undefined_tables(split)
+
+    (summary,) = figures.headline_summaries(manifest, group_metrics, comparisons)
+    (row,) = figures.comparison_table(comparisons).to_dict("records")
+
+    assert "cannot be estimated" not in summary.text
+    assert "difference +33.3 percentage points [-3.4, +64.6]" in summary.text
+    assert "p_adjusted = 0.0870" in summary.text
+    assert row["Difference [interval]"] == "0.333 [-0.034, 0.646]"
+    assert row["Ratio"] == "n/a – zero denominator"
+    assert row["Significant"] == "no"
+
+
+def test_undefined_difference_is_still_reported_as_such() -> None:
+    manifest, group_metrics, comparisons = _ratio_undefined_tables(split=True)
+    comparisons.loc[0, ["difference", "ci_low", "ci_high", "p_value", "p_adjusted"]] = NAN
+    comparisons["significant"] = pd.array([pd.NA], dtype="boolean")
+    comparisons.loc[0, "undefined_reason"] = "zero_expected_count"
+
+    (summary,) = figures.headline_summaries(manifest, group_metrics, comparisons)
+    (row,) = figures.comparison_table(comparisons).to_dict("records")
+
+    assert "the difference cannot be estimated (n/a – zero expected count)" in summary.text
+    assert row["Difference [interval]"] == "n/a – zero expected count"
+    assert row["Significant"] == "n/a – zero expected count"
+
+
+@pytest.mark.parametrize(
+    ("p_value", "expected"),
+    [
+        (0.88, "0.8800"),
+        (0.0047, "0.0047"),
+        (0.00469, "0.0047"),
+        (1e-4, "0.0001"),
+        (9.5e-5, "9.5e-05"),
+        (1.244846e-13, "1.2e-13"),
+        (6.1e-247, "6.1e-247"),
+        (1e-300, "1.0e-300"),
+        (3.2e-309, "< 1e-300"),
+        (0.0, "< 1e-300"),
+        (NAN, "n/a"),
+    ],
+)
+def test_format_p_value_uses_the_command_line_rule(p_value: float, expected: str) -> None:
+    assert figures.format_p_value(p_value) == expected
 
 
 _SENTENCE = re.compile(
@@ -347,14 +444,155 @@ def test_caveats_include_warnings_and_escaped_model_notes(run_dir: Path) -> None
     assert "<script>alert(1)" not in html
 
 
-def test_weights_section_summarises_per_group_and_label(run_dir: Path) -> None:
+def _note_items(html: str, text: str) -> list[str]:
+    """The class attribute of each list item that holds the given note."""
+    return [
+        m.group(1) or ""
+        for m in re.finditer(r"<li(?: class=\"([^\"]*)\")?>((?:(?!</li>).)*)</li>", html, re.S)
+        if text in m.group(2)
+    ]
+
+
+def test_only_in_sample_and_warning_notes_are_styled_as_caveats(run_dir: Path) -> None:
+    html = write_report(run_dir).read_text(encoding="utf-8")
+
+    assert _note_items(html, LOCALE_NOTE) == [""]
+    assert _note_items(html, "alert(1)") == [""]
+    assert _note_items(html, "warning: scores were clipped") == ["caveat"]
+    assert _note_items(html, "toy was trained on the whole corpus") == ["caveat"]
+
+
+def _summary_box(html: str, model: str) -> str:
+    start = html.index(f'<div class="summary-box" data-model="{model}">')
+    return html[start : html.index("</div>", start)]
+
+
+def test_summary_box_names_in_sample_caveat_and_audit_subset(run_dir: Path) -> None:
+    html = write_report(run_dir).read_text(encoding="utf-8")
+
+    toy, hatesonar = _summary_box(html, "toy"), _summary_box(html, "hatesonar")
+    assert re.search(r'class="caveat in-sample">.*toy was trained on the whole corpus', toy)
+    assert "toy was trained" not in hatesonar
+    for box in (toy, hatesonar):
+        assert "hatesonar held-out 30%: rows unseen in training" in box
+    assert "locale" not in hatesonar
+
+
+def test_configuration_wraps_instead_of_cutting_lines(run_dir: Path) -> None:
+    html = write_report(run_dir).read_text(encoding="utf-8")
+
+    assert '<pre class="config">' in html
+    assert re.search(r"pre\.config \{[^}]*white-space: pre-wrap", html)
+
+
+def test_group_counts_table_labels_audited_and_all_rows(run_dir: Path) -> None:
     parsed = _parse(write_report(run_dir).read_text(encoding="utf-8"))
+    rows = {r["Group"]: r for r in _rows(parsed.tables["group-counts"])}
+
+    assert rows["aae – AAE-aligned"] == {
+        "Group": "aae – AAE-aligned",
+        "Utterances audited": "600",
+        "All rows": "2,000",
+    }
+    assert rows["total"]["Utterances audited"] == "1,900"
+    assert rows["total"]["All rows"] == "6,333"
+
+
+def test_count_of_a_mean_score_is_a_plain_dash(run_dir: Path) -> None:
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    rows = _rows(_parse(html).tables["group-metrics"])
+
+    (mean,) = [r for r in rows if r["Metric"] == "Mean score"]
+    assert mean["Count"] == "—"
+    assert '<td class="num">—</td>' in html
+    undefined = [r for r in rows if r["Estimate [interval]"].startswith("n/a")]
+    assert undefined and '<td class="num na">n/a – only one class in group</td>' in html
+
+
+_OWN = {"aae": "north", "sae": "south", "other": "east", "uncertain": "west"}
+
+
+@pytest.fixture
+def own_groups_run(run_dir: Path) -> Path:
+    """The hand-made run with the user's own groups, renamed from the dialect groups."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    dialect = manifest["dialect"]
+    dialect["group_rule"] = "groups from the corpus column 'region'"
+    for key in ("counts", "counts_all_rows"):
+        dialect[key] = {_OWN[g]: n for g, n in dialect[key].items()}
+    manifest["reference_group"] = "south"
+    for headline in manifest["headline"].values():
+        headline["worst_group"] = "north"
+        headline["excluded_small_groups"] = ["west"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    for name, columns in (
+        ("utterances", ["dialect_group"]),
+        ("group_metrics", ["group"]),
+        ("comparisons", ["group", "reference"]),
+        ("weights", ["group"]),
+    ):
+        table = pd.read_parquet(run_dir / f"{name}.parquet")
+        for column in columns:
+            table[column] = table[column].replace(_OWN)
+        table.to_parquet(run_dir / f"{name}.parquet")
+    return run_dir
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    html = re.sub(r'<pre class="config">.*?</pre>', "", html, flags=re.S)
+    return html
+
+
+def test_own_groups_are_named_as_they_are(own_groups_run: Path) -> None:
+    html = write_report(own_groups_run).read_text(encoding="utf-8")
+    parsed = _parse(html)
+
+    text = _visible_text(html)
+    assert "AAE" not in text and "white-aligned" not in text and "SAE" not in text
+    summary = " ".join(parsed.summaries["hatesonar"].split())
+    assert "flagged 41.2% [37.1%, 45.5%] of north messages vs 20.1% [17.8%, 22.6%] of south" in (
+        summary
+    )
+    assert "reference group south" in text
+    assert "Utterances per group" in html and "Utterances per dialect group" not in html
+    groups = [r["Group"] for r in _rows(parsed.tables["group-counts"])]
+    assert groups == ["north", "south", "east", "west", "total"]
+
+
+def test_own_groups_counts_figure_uses_the_dialect_group_column(own_groups_run: Path) -> None:
+    utterances = pd.read_parquet(own_groups_run / "utterances.parquet")
+    utterances["utterance_dialect_group"] = "aae"
+
+    figure = figures.dialect_counts_figure(utterances, group_noun="group")
+
+    assert set(figure.data[0].x) == {"north", "south", "east", "west"}
+    assert figure.layout.title.text == "Utterances per group"
+
+
+def test_weights_section_summarises_per_group_and_label(run_dir: Path) -> None:
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    parsed = _parse(html)
     rows = {(r["Group"], r["Label"]): r for r in _rows(parsed.tables["weights"])}
 
-    assert rows[("aae", "False")]["Items"] == "2"
-    assert rows[("aae", "False")]["Total copies"] == "4"
-    # Kish (1965): (2+2+1+1+1)^2 / (4+4+1+1+1) = 49 / 11.
-    assert rows[("all", "all")]["Kish effective n"] == f"{49 / 11:,.1f}"
+    assert set(rows) == {
+        ("aae", "non-toxic"),
+        ("sae", "non-toxic"),
+        ("sae", "toxic"),
+        ("all", "all"),
+    }
+    assert rows[("aae", "non-toxic")]["Items"] == "2"
+    assert rows[("aae", "non-toxic")]["Total copies"] == "4"
+    assert "Kish effective n" not in parsed.tables["weights"][0]
+    # Kish (1965), (sum w)^2 / sum w^2: aae 4^2 / 8 = 2, sae 3^2 / 3 = 3, all 49 / 11.
+    kish = {r["Group"]: r["Kish effective n"] for r in _rows(parsed.tables["weights-kish"])}
+    assert kish == {"aae": "2.0", "sae": "3.0", "all": f"{49 / 11:,.1f}"}
+
+    section = html[html.index('<section id="weights">') :]
+    section = section[: section.index("</section>")]
+    assert "Weights normalised to mean 1." in section
+    assert "24,783 rows weighted." in section
+    assert "normalize" not in section and "rows_weighted" not in section
 
 
 def test_write_is_atomic_and_leaves_no_temporary_files(run_dir: Path, tmp_path: Path) -> None:

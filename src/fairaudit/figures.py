@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 __all__ = [
     "METRIC_LABELS",
     "ModelSummary",
+    "comparison_caption",
     "comparison_table",
     "dialect_counts_figure",
     "fpr_by_group_figure",
@@ -34,9 +35,13 @@ __all__ = [
     "format_percent",
     "format_undefined",
     "group_label",
+    "NOT_APPLICABLE",
     "group_table",
     "headline_summaries",
+    "is_caveat_note",
     "kish_effective_sample_size",
+    "kish_by_group_table",
+    "uses_own_groups",
     "weights_table",
 ]
 
@@ -72,6 +77,16 @@ _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#
 _PLOT_TEMPLATE = "simple_white"
 
 _NOT_AVAILABLE = "n/a"
+
+# Shown where a column does not apply to a row (a count for a mean score), unlike "n/a",
+# which marks a value that applies but is undefined.
+NOT_APPLICABLE = "—"
+
+_P_DECIMAL_FLOOR = 1e-4
+_P_FLOOR = 1e-300
+
+# The start of the manifest's group rule when the groups come from the user's own column.
+_OWN_GROUPS_RULE = "groups from the corpus column"
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -127,14 +142,19 @@ def format_percent(proportion: float, *, signed: bool = False) -> str:
 
 
 def format_p_value(p_value: Any) -> str:
-    """Format a p-value: three decimals from 0.001 up, two significant digits below."""
+    """Format a p-value the way the command line does.
+
+    Four decimals from 1e-4 up (``"0.0047"``), scientific notation with two significant digits
+    below (``"1.2e-13"``), and ``"< 1e-300"`` for zero or anything below 1e-300, where a
+    double's precision has run out and the printed digits would mean nothing.
+    """
     if _is_missing(p_value):
         return _NOT_AVAILABLE
     p_value = float(p_value)
-    if p_value >= 0.001:
-        return f"{p_value:.3f}"
-    if p_value == 0.0:
-        return "< 1e-300"
+    if p_value >= _P_DECIMAL_FLOOR:
+        return f"{p_value:.4f}"
+    if p_value < _P_FLOOR:
+        return f"< {_P_FLOOR:g}"
     return f"{p_value:.1e}"
 
 
@@ -148,9 +168,37 @@ def _format_count(value: Any) -> str:
     return f"{int(value):,}"
 
 
-def group_label(group: str) -> str:
-    """A reader's name for a dialect group (``"aae"`` -> ``"AAE-aligned"``)."""
+def _format_metric_count(metric: str, count: Any) -> str:
+    if _is_missing(count) and metric not in _RATE_METRICS:
+        return NOT_APPLICABLE
+    return _format_count(count)
+
+
+def group_label(group: str, *, own_groups: bool = False) -> str:
+    """A reader's name for a group (``"aae"`` -> ``"AAE-aligned"``).
+
+    With ``own_groups`` (the groups come from the user's corpus column, see
+    :func:`uses_own_groups`) the name is returned as it is, since ``"aae"`` there means
+    whatever the user meant by it.
+    """
+    if own_groups:
+        return "all groups" if str(group) == "overall" else str(group)
     return _GROUP_LABELS.get(str(group), str(group))
+
+
+def uses_own_groups(manifest: Mapping[str, Any]) -> bool:
+    """Whether the run's groups come from the user's corpus column, not the dialect rule."""
+    rule = (manifest.get("dialect") or {}).get("group_rule")
+    return isinstance(rule, str) and rule.strip().lower().startswith(_OWN_GROUPS_RULE)
+
+
+def is_caveat_note(note: Any) -> bool:
+    """Whether a model note is a caveat: it starts with ``"in-sample:"`` or mentions a warning.
+
+    Other notes (the score's meaning, the text normaliser's locale, the cache) are provenance.
+    """
+    text = str(note).strip().lower()
+    return text.startswith("in-sample:") or "warning" in text
 
 
 def _metric_label(metric: str) -> str:
@@ -190,6 +238,7 @@ def fpr_by_group_figure(
     metric: str = "false_positive_rate",
     group_order: Sequence[str] | None = None,
     model_order: Sequence[str] | None = None,
+    group_noun: str = "dialect group",
 ) -> go.Figure:
     """Plot one metric per model and dialect group, with its interval.
 
@@ -203,6 +252,9 @@ def fpr_by_group_figure(
     group_order, model_order
         Order of the groups on the axis and of the models in the legend; others follow in order
         of appearance, and the group ``"overall"`` comes last.
+    group_noun
+        What the groups are called in the title and on the axis; ``"group"`` when the groups
+        are the user's own rather than dialect groups.
 
     Returns
     -------
@@ -266,7 +318,11 @@ def fpr_by_group_figure(
                 f"{_metric_label(metric)}: "
                 + format_estimate(row["estimate"], row["ci_low"], row["ci_high"]),
                 f"n = {_format_count(row['n'])}"
-                + (f", count = {_format_count(row['count'])}" if "count" in row.index else ""),
+                + (
+                    f", count = {_format_count(row['count'])}"
+                    if "count" in row.index and not _is_missing(row["count"])
+                    else ""
+                ),
             ]
             if not _is_missing(row.get("interval_method")):
                 lines.append(f"interval: {row['interval_method']}")
@@ -314,13 +370,13 @@ def fpr_by_group_figure(
         subtitle += "; open markers: small groups"
     figure.update_layout(
         template=_PLOT_TEMPLATE,
-        title={"text": f"{_metric_label(metric)} by dialect group<br><sup>{subtitle}</sup>"},
+        title={"text": f"{_metric_label(metric)} by {group_noun}<br><sup>{subtitle}</sup>"},
         scattermode="group",
         height=440,
         margin={"l": 60, "r": 20, "t": 70, "b": 40},
         legend={"title": {"text": "model"}},
         xaxis={
-            "title": {"text": "dialect group"},
+            "title": {"text": group_noun},
             "type": "category",
             "categoryorder": "array",
             "categoryarray": groups,
@@ -341,17 +397,23 @@ def fpr_by_group_figure(
 
 
 def dialect_counts_figure(
-    utterances: pd.DataFrame, *, group_order: Sequence[str] | None = None
+    utterances: pd.DataFrame,
+    *,
+    group_order: Sequence[str] | None = None,
+    group_noun: str = "dialect group",
 ) -> go.Figure:
     """Bar chart of utterances per dialect group, split into audited and not audited.
 
     Parameters
     ----------
     utterances
-        The run folder's ``utterances`` table; uses ``dialect_group`` and, if present,
-        ``in_audit``.
+        The run folder's ``utterances`` table; uses ``dialect_group`` (the audited groups,
+        whether assigned by the dialect rule or taken from the user's own column) and, if
+        present, ``in_audit``.
     group_order
         Order of the groups on the axis; others follow in order of appearance.
+    group_noun
+        What the groups are called in the title and on the axis.
 
     Returns
     -------
@@ -389,11 +451,11 @@ def dialect_counts_figure(
         )
     figure.update_layout(
         template=_PLOT_TEMPLATE,
-        title={"text": "Utterances per dialect group"},
+        title={"text": f"Utterances per {group_noun}"},
         barmode="stack",
         height=360,
         margin={"l": 60, "r": 20, "t": 60, "b": 40},
-        xaxis={"title": {"text": "dialect group"}, "type": "category"},
+        xaxis={"title": {"text": group_noun}, "type": "category"},
         yaxis={"title": {"text": "utterances"}, "tickformat": ","},
     )
     return figure
@@ -425,7 +487,8 @@ def group_table(
     pandas.DataFrame
         String columns ``Model``, ``Metric``, ``Group``, ``Estimate [interval]`` (as in
         ``"0.412 [0.371, 0.455]"``, or ``"n/a – <reason>"``), ``n``, ``Count``,
-        ``Interval method`` and ``Small group``.
+        ``Interval method`` and ``Small group``. ``Count`` reads ``"—"`` where no count
+        applies (a mean score), and ``"n/a"`` only where a count applies but is missing.
     """
     _require(
         group_metrics,
@@ -446,7 +509,14 @@ def group_table(
                 for r in rows.itertuples()
             ],
             "n": rows["n"].map(_format_count),
-            "Count": rows["count"].map(_format_count) if "count" in rows else _NOT_AVAILABLE,
+            "Count": [
+                _format_metric_count(metric, count)
+                for metric, count in zip(
+                    rows["metric"].astype(str),
+                    rows["count"] if "count" in rows else [None] * len(rows),
+                    strict=True,
+                )
+            ],
             "Interval method": (
                 rows["interval_method"].map(lambda m: _NOT_AVAILABLE if _is_missing(m) else str(m))
                 if "interval_method" in rows
@@ -468,22 +538,31 @@ def comparison_table(
     group_order: Sequence[str] | None = None,
     model_order: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Group-versus-reference comparisons formatted for display.
+    """Group-versus-reference comparisons formatted for a compact display.
+
+    Columns that hold one value for every row (the reference group, the correction and α) are
+    left out and belong in the table's caption, see :func:`comparison_caption`; they are kept
+    as columns only when they vary.
 
     Parameters
     ----------
     comparisons
-        The run folder's ``comparisons`` table.
+        The run folder's ``comparisons`` table. Its ``undefined_reason`` says why the
+        difference or the test is undefined; the optional ``ratio_undefined_reason`` (newer run
+        folders) says why the ratio is. A difference counts as undefined only when
+        ``difference`` is missing, so a ratio with a zero denominator never hides a defined
+        difference.
     group_order, model_order
         Display order; others follow in order of appearance.
 
     Returns
     -------
     pandas.DataFrame
-        String columns ``Model``, ``Metric``, ``Group``, ``Reference``, ``Estimate``,
-        ``Reference estimate``, ``Difference [interval]``, ``Ratio``, ``n``, ``n reference``,
-        ``Test``, ``p (raw)``, ``p (adjusted)``, ``Correction`` and ``Significant``. An
-        undefined comparison reads ``"n/a – <reason>"``.
+        String columns ``Model``, ``Metric``, ``Group`` (and ``Reference`` if it varies),
+        ``Estimate vs reference`` (``"0.412 vs 0.201"``), ``Difference [interval]``,
+        ``Ratio``, ``n vs reference``, ``Test``, ``p (raw)``, ``p (adjusted)``,
+        ``Significant`` (``"yes"``, ``"no"`` or ``"n/a – <reason>"``), and ``Correction`` and
+        ``α`` if they vary.
     """
     _require(
         comparisons,
@@ -496,40 +575,106 @@ def comparison_table(
     )  # fmt: skip
     rows = _sorted_for_display(comparisons, group_order, model_order)
 
-    def significant(row: Any) -> str:
-        if not _is_missing(row.undefined_reason) or _is_missing(row.significant):
-            return format_undefined(row.undefined_reason)
-        alpha = "" if _is_missing(row.alpha) else f" (α = {float(row.alpha):g})"
-        return ("yes" if bool(row.significant) else "no") + alpha
-
     def number(value: Any, digits: int) -> str:
         return _NOT_AVAILABLE if _is_missing(value) else f"{float(value):.{digits}f}"
 
+    def ratio(row: Any) -> str:
+        if not _is_missing(row["ratio"]):
+            return f"{float(row['ratio']):.2f}"
+        return format_undefined(_ratio_undefined_reason(row))
+
+    def significant(row: Any) -> str:
+        if _is_missing(row["significant"]):
+            return format_undefined(row["undefined_reason"])
+        return "yes" if bool(row["significant"]) else "no"
+
+    records = [row for _, row in rows.iterrows()]
     table = pd.DataFrame(
         {
             "Model": rows["model"].astype(str),
             "Metric": rows["metric"].map(_metric_label),
             "Group": rows["group"].astype(str),
             "Reference": rows["reference"].astype(str),
-            "Estimate": rows["estimate"].map(lambda v: number(v, 3)),
-            "Reference estimate": rows["reference_estimate"].map(lambda v: number(v, 3)),
+            "Estimate vs reference": [
+                f"{number(r['estimate'], 3)} vs {number(r['reference_estimate'], 3)}"
+                for r in records
+            ],
             "Difference [interval]": [
                 format_estimate(
-                    r.difference, r.ci_low, r.ci_high, undefined_reason=r.undefined_reason
+                    r["difference"],
+                    r["ci_low"],
+                    r["ci_high"],
+                    undefined_reason=_difference_undefined_reason(r),
                 )
-                for r in rows.itertuples()
+                for r in records
             ],
-            "Ratio": rows["ratio"].map(lambda v: number(v, 2)),
-            "n": rows["n"].map(_format_count),
-            "n reference": rows["n_reference"].map(_format_count),
+            "Ratio": [ratio(r) for r in records],
+            "n vs reference": [
+                f"{_format_count(r['n'])} vs {_format_count(r['n_reference'])}" for r in records
+            ],
             "Test": rows["method"].map(lambda m: _NOT_AVAILABLE if _is_missing(m) else str(m)),
             "p (raw)": rows["p_value"].map(format_p_value),
             "p (adjusted)": rows["p_adjusted"].map(format_p_value),
+            "Significant": [significant(r) for r in records],
             "Correction": rows["correction"].map(_correction_label),
-            "Significant": [significant(r) for r in rows.itertuples()],
-        }
+            "α": rows["alpha"].map(lambda a: _NOT_AVAILABLE if _is_missing(a) else f"{a:g}"),
+        },
+        index=rows.index,
     )
-    return table.reset_index(drop=True)
+    constant = [c for c in ("Reference", "Correction", "α") if table[c].nunique() <= 1]
+    return table.drop(columns=constant).reset_index(drop=True)
+
+
+def comparison_caption(comparisons: pd.DataFrame) -> str:
+    """The caption of :func:`comparison_table`: the reference, correction and α it leaves out.
+
+    Parameters
+    ----------
+    comparisons
+        The run folder's ``comparisons`` table.
+
+    Returns
+    -------
+    str
+        One or two sentences, naming each value that is the same in every row; a value that
+        varies is a column of the table instead and is not named here.
+    """
+    if comparisons.empty:
+        return "No comparisons were made."
+    parts = []
+    references = comparisons["reference"].dropna().astype(str).unique()
+    if len(references) == 1:
+        parts.append(f"Each group is compared with the reference group {references[0]}.")
+    corrections = comparisons["correction"].map(_correction_label).unique()
+    alphas = comparisons["alpha"].dropna().unique()
+    adjusted = ""
+    if len(corrections) == 1:
+        adjusted = (
+            "p (adjusted) is not adjusted for multiple comparisons"
+            if corrections[0] == "unadjusted"
+            else f"p (adjusted) is {corrections[0]}-adjusted across the comparisons"
+        )
+    if len(alphas) == 1:
+        rule = f"“Significant” means p (adjusted) < α = {float(alphas[0]):g}"
+        adjusted = f"{adjusted}; {rule[0].lower()}{rule[1:]}" if adjusted else rule
+    if adjusted:
+        parts.append(adjusted + ".")
+    if "interval_method" in comparisons.columns:
+        methods = sorted({str(m) for m in comparisons["interval_method"].dropna()})
+        if methods:
+            parts.append(f"Difference intervals: {', '.join(methods)}.")
+    return " ".join(parts)
+
+
+def _difference_undefined_reason(row: Mapping[str, Any]) -> Any:
+    # Old tables give one undefined_reason that may be about the ratio alone (a zero
+    # denominator), so the difference is undefined only when it is missing.
+    return row["undefined_reason"] if _is_missing(row["difference"]) else None
+
+
+def _ratio_undefined_reason(row: Mapping[str, Any]) -> Any:
+    reason = row.get("ratio_undefined_reason")
+    return row["undefined_reason"] if _is_missing(reason) else reason
 
 
 def _sorted_for_display(
@@ -575,15 +720,38 @@ def kish_effective_sample_size(sample_weight: Iterable[float]) -> float:
     return float(weights.sum()) ** 2 / sum_of_squares
 
 
+def _readable_label(label: Any) -> str:
+    # The weights' label is the gold label as a boolean: True is a toxic item.
+    if _is_missing(label):
+        return "(no label)"
+    if isinstance(label, bool) or str(label) in ("True", "False"):
+        return "toxic" if str(label) == "True" else "non-toxic"
+    return str(label)
+
+
+def _weights_frame(weights: pd.DataFrame) -> pd.DataFrame:
+    _require(weights, ("sample_weight", "group", "label"), "weights")
+    frame = weights.assign(
+        group=weights["group"].astype("object").where(weights["group"].notna(), "(no group)"),
+        label=weights["label"].astype("object").map(_readable_label),
+    )
+    frame["group"] = frame["group"].astype(str)
+    return frame
+
+
 def weights_table(
     weights: pd.DataFrame, *, group_order: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Summarise sample weights per dialect group and label, with an overall row.
+    """Summarise sample weights per dialect group and gold label, with an overall row.
+
+    Within a cell (group and label) every item has the same weight, so the cells carry no
+    effective sample size; :func:`kish_by_group_table` gives it per group.
 
     Parameters
     ----------
     weights
-        The run folder's ``weights`` table (id, sample_weight, copies, group, label).
+        The run folder's ``weights`` table (id, sample_weight, copies, group, label); a
+        boolean label is the gold label and reads ``"toxic"`` or ``"non-toxic"``.
     group_order
         Display order of the groups.
 
@@ -591,15 +759,9 @@ def weights_table(
     -------
     pandas.DataFrame
         String columns ``Group``, ``Label``, ``Items``, ``Mean weight``, ``Min weight``,
-        ``Max weight``, ``Total weight``, ``Total copies`` and ``Kish effective n``.
+        ``Max weight``, ``Total weight`` and ``Total copies``.
     """
-    _require(weights, ("sample_weight", "group", "label"), "weights")
-    frame = weights.assign(
-        group=weights["group"].astype("object").where(weights["group"].notna(), "(no group)"),
-        label=weights["label"].astype("object").where(weights["label"].notna(), "(no label)"),
-    )
-    frame["group"] = frame["group"].astype(str)
-    frame["label"] = frame["label"].astype(str)
+    frame = _weights_frame(weights)
     groups = _ordered(frame["group"], group_order)
 
     def summarise(part: pd.DataFrame, group: str, label: str) -> dict[str, str]:
@@ -614,7 +776,6 @@ def weights_table(
             "Max weight": f"{w.max():.3f}",
             "Total weight": f"{w.sum():,.1f}",
             "Total copies": copies,
-            "Kish effective n": f"{kish_effective_sample_size(w):,.1f}",
         }
 
     records = []
@@ -628,9 +789,43 @@ def weights_table(
         records,
         columns=[
             "Group", "Label", "Items", "Mean weight", "Min weight", "Max weight",
-            "Total weight", "Total copies", "Kish effective n",
+            "Total weight", "Total copies",
         ],
     )  # fmt: skip
+
+
+def kish_by_group_table(
+    weights: pd.DataFrame, *, group_order: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Kish's effective sample size of the weights per group (across its labels) and overall.
+
+    Parameters
+    ----------
+    weights
+        The run folder's ``weights`` table.
+    group_order
+        Display order of the groups; the row ``"all"`` comes last.
+
+    Returns
+    -------
+    pandas.DataFrame
+        String columns ``Group``, ``Items`` and ``Kish effective n``
+        (see :func:`kish_effective_sample_size`).
+    """
+    frame = _weights_frame(weights)
+    records = []
+    parts = [(g, frame[frame["group"] == g]) for g in _ordered(frame["group"], group_order)]
+    if len(frame):
+        parts.append(("all", frame))
+    for group, part in parts:
+        records.append(
+            {
+                "Group": group,
+                "Items": f"{len(part):,}",
+                "Kish effective n": f"{kish_effective_sample_size(part['sample_weight']):,.1f}",
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=["Group", "Items", "Kish effective n"])
 
 
 # --- plain-language summary ---------------------------------------------------------------
@@ -646,10 +841,18 @@ class ModelSummary:
         The model's name.
     sentences
         The sentences, in reading order.
+    caveats
+        The model's notes that qualify these numbers: those starting with ``"in-sample:"``
+        (the model saw some of the audited rows in training), prefix included.
+    audit_subset
+        Which rows were audited, from the manifest's ``corpus.audit_subset``; None when every
+        row counts.
     """
 
     model: str
     sentences: tuple[str, ...]
+    caveats: tuple[str, ...] = ()
+    audit_subset: str | None = None
 
     @property
     def text(self) -> str:
@@ -689,8 +892,11 @@ def _describe_difference(row: pd.Series, metric: str) -> str:
     return format_estimate(row["difference"], row["ci_low"], row["ci_high"])
 
 
-def _opening(metric: str, model: str, group: str, reference: str, a: str, b: str) -> str:
-    group_name, reference_name = group_label(group), group_label(reference)
+def _opening(
+    metric: str, model: str, group: str, reference: str, a: str, b: str, *, own_groups: bool
+) -> str:
+    group_name = group_label(group, own_groups=own_groups)
+    reference_name = group_label(reference, own_groups=own_groups)
     if metric == "false_positive_rate":
         return (
             f"On gold non-toxic messages, {model} flagged {a} of {group_name} messages "
@@ -718,20 +924,23 @@ def _comparison_sentences(
     group_metrics: pd.DataFrame,
     comparisons: pd.DataFrame,
     alpha: float | None,
+    *,
+    own_groups: bool = False,
 ) -> list[str]:
+    def label(g: str) -> str:
+        return group_label(g, own_groups=own_groups)
+
     group_row = _lookup(group_metrics, model=model, group=group, metric=metric)
     reference_row = _lookup(group_metrics, model=model, group=reference, metric=metric)
     undefined = [
-        f"{group_label(g)} ({g}): {_describe_rate(row, metric)}"
+        (f"{label(g)} ({g})" if label(g) != g else g) + f": {_describe_rate(row, metric)}"
         for g, row in ((group, group_row), (reference, reference_row))
         if row is None or not _is_missing(row["undefined_reason"]) or _is_missing(row["estimate"])
     ]
     if undefined:
         return [
             f"{model}'s {_metric_label(metric).lower()} cannot be compared between "
-            f"{group_label(group)} and {group_label(reference)} messages: "
-            + "; ".join(undefined)
-            + "."
+            f"{label(group)} and {label(reference)} messages: " + "; ".join(undefined) + "."
         ]
     opening = _opening(
         metric,
@@ -740,19 +949,26 @@ def _comparison_sentences(
         reference,
         _describe_rate(group_row, metric),
         _describe_rate(reference_row, metric),
+        own_groups=own_groups,
     )
     comparison = _lookup(comparisons, model=model, group=group, reference=reference, metric=metric)
     if comparison is None:
         return [f"{opening}; no comparison of the two is in the comparisons table."]
-    if not _is_missing(comparison["undefined_reason"]) or _is_missing(comparison["difference"]):
+    # The difference is undefined only when it is missing: an old table's undefined_reason
+    # may be about the ratio alone (a zero denominator), or about the test.
+    if _is_missing(comparison["difference"]):
         reason = format_undefined(comparison["undefined_reason"])
         return [f"{opening}; the difference cannot be estimated ({reason})."]
 
+    difference = _describe_difference(comparison, metric)
+    if _is_missing(comparison["p_adjusted"]):
+        reason = format_undefined(comparison["undefined_reason"])
+        return [f"{opening}; difference {difference}; no test was possible ({reason})."]
     correction = _correction_label(comparison["correction"])
     method = "" if _is_missing(comparison["method"]) else f"{comparison['method']}, "
     adjusted = "" if correction == "unadjusted" else f"{correction}-adjusted"
     sentences = [
-        f"{opening}; difference {_describe_difference(comparison, metric)}, "
+        f"{opening}; difference {difference}, "
         f"p_adjusted = {format_p_value(comparison['p_adjusted'])} "
         f"({method}{adjusted or 'unadjusted'})."
     ]
@@ -786,13 +1002,17 @@ def headline_summaries(
     Parameters
     ----------
     manifest
-        The run folder's manifest: uses ``models``, ``reference_group``, ``alpha`` and
-        ``headline`` (metric, worst group and small groups kept out of the headline).
+        The run folder's manifest: uses ``models`` (names and notes), ``reference_group``,
+        ``alpha``, ``headline`` (metric, worst group and small groups kept out of the
+        headline), ``corpus.audit_subset`` and ``dialect.group_rule`` (whether the groups are
+        the user's own, named as they are).
     group_metrics, comparisons
         The run folder's tables; every number in the sentences is taken from them, formatted
         the same way as in :func:`group_table` and :func:`comparison_table`.
     focus_group
-        The group the audit is about, compared with the reference group first.
+        The group the audit is about, compared with the reference group first. When a model
+        has no such group (the user's own groups), the headline's worst group is used, or else
+        the first group that is not the reference.
 
     Returns
     -------
@@ -803,6 +1023,14 @@ def headline_summaries(
     reference = str(manifest.get("reference_group") or "sae")
     alpha = manifest.get("alpha")
     alpha = None if _is_missing(alpha) else float(alpha)
+    own_groups = uses_own_groups(manifest)
+    audit_subset = (manifest.get("corpus") or {}).get("audit_subset")
+    audit_subset = str(audit_subset).strip() if audit_subset else None
+    notes = {
+        str(m.get("name")): [str(n) for n in m.get("notes") or []]
+        for m in manifest.get("models") or []
+        if m.get("name")
+    }
     models = [m.get("name") for m in manifest.get("models") or [] if m.get("name")]
     models = _ordered(list(models) + list(group_metrics["model"].astype(str)), models)
 
@@ -810,18 +1038,36 @@ def headline_summaries(
     for model in models:
         headline = headline_all.get(model) or {}
         metric = str(headline.get("metric") or "false_positive_rate")
+        worst = headline.get("worst_group")
+        worst = None if _is_missing(worst) else str(worst)
+        focus = _focus_group(group_metrics, model, metric, focus_group, reference, worst)
         sentences = _comparison_sentences(
-            model, metric, focus_group, reference, group_metrics, comparisons, alpha
+            model,
+            metric,
+            focus,
+            reference,
+            group_metrics,
+            comparisons,
+            alpha,
+            own_groups=own_groups,
         )
 
-        worst = headline.get("worst_group")
-        if not _is_missing(worst) and str(worst) not in (focus_group, reference):
+        if worst is not None and worst not in (focus, reference):
+            worst_name = group_label(worst, own_groups=own_groups)
             sentences.append(
                 f"Among groups large enough to judge, the highest {_metric_label(metric).lower()}"
-                f" was in the {group_label(str(worst))} group ({worst})."
+                f" was in the {worst_name} group"
+                + (f" ({worst})." if worst_name != worst else ".")
             )
             sentences += _comparison_sentences(
-                model, metric, str(worst), reference, group_metrics, comparisons, alpha
+                model,
+                metric,
+                worst,
+                reference,
+                group_metrics,
+                comparisons,
+                alpha,
+                own_groups=own_groups,
             )
 
         excluded = [str(g) for g in headline.get("excluded_small_groups") or []]
@@ -836,5 +1082,35 @@ def headline_summaries(
                 + ", ".join(described)
                 + "; their figures are in the tables below."
             )
-        summaries.append(ModelSummary(model=model, sentences=tuple(sentences)))
+        caveats = tuple(
+            n.strip() for n in notes.get(model, []) if n.strip().lower().startswith("in-sample:")
+        )
+        summaries.append(
+            ModelSummary(
+                model=model,
+                sentences=tuple(sentences),
+                caveats=caveats,
+                audit_subset=audit_subset,
+            )
+        )
     return summaries
+
+
+def _focus_group(
+    group_metrics: pd.DataFrame,
+    model: str,
+    metric: str,
+    focus_group: str,
+    reference: str,
+    worst: str | None,
+) -> str:
+    rows = group_metrics[
+        (group_metrics["model"].astype(str) == model) & (group_metrics["metric"] == metric)
+    ]
+    present = [g for g in dict.fromkeys(rows["group"].astype(str)) if g != "overall"]
+    if focus_group in present or not present:
+        return focus_group
+    if worst is not None and worst != reference and worst in present:
+        return worst
+    others = [g for g in present if g != reference]
+    return others[0] if others else focus_group

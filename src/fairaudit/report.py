@@ -55,6 +55,20 @@ _UTTERANCE_COLUMNS = ("id", "dialect_group", "in_audit", "gold_toxic")
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
+# Display columns that hold numbers; the template keeps them on one line.
+_NUMBER_COLUMNS = frozenset(
+    {
+        "Estimate [interval]", "Estimate vs reference", "Difference [interval]", "Ratio", "n",
+        "n vs reference", "Count", "p (raw)", "p (adjusted)", "Items", "Mean weight",
+        "Min weight", "Max weight", "Total weight", "Total copies", "Kish effective n",
+    }
+)  # fmt: skip
+
+_WEIGHT_SCHEMES = {
+    "kamiran_calders": "Kamiran & Calders reweighing (each group and gold label weighted as if "
+    "group and label were independent)",
+}
+
 
 @dataclass(frozen=True)
 class RunFolder:
@@ -176,19 +190,57 @@ def _figure_html(figure: go.Figure, div_id: str) -> Markup:
     return Markup(html)
 
 
-def _table(frame: pd.DataFrame) -> dict[str, Any]:
-    """A display table as header and rows of strings, for the template to escape and lay out."""
+def _table(frame: pd.DataFrame, caption: str | None = None) -> dict[str, Any]:
+    """A display table as header and rows of strings, for the template to escape and lay out.
+
+    ``classes`` gives each column's CSS class: ``"num"`` for number columns, which are kept on
+    one line.
+    """
+    columns = [str(c) for c in frame.columns]
     return {
-        "columns": [str(c) for c in frame.columns],
+        "columns": columns,
+        "classes": ["num" if c in _NUMBER_COLUMNS else "" for c in columns],
         "rows": [["" if pd.isna(v) else str(v) for v in row] for row in frame.itertuples(False)],
+        "caption": caption,
     }
 
 
 def _group_order(manifest: Mapping[str, Any]) -> list[str]:
     counts = (manifest.get("dialect") or {}).get("counts") or {}
     reference = manifest.get("reference_group")
-    order = ["aae"] + [str(g) for g in counts] + ([str(reference)] if reference else [])
+    first = [] if figures.uses_own_groups(manifest) else ["aae"]
+    order = first + [str(g) for g in counts] + ([str(reference)] if reference else [])
     return list(dict.fromkeys(order))
+
+
+def _group_counts(dialect: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Audited and all-row counts per group, for the groups table."""
+    audited = dialect.get("counts") or {}
+    all_rows = dialect.get("counts_all_rows") or {}
+    if not audited and not all_rows:
+        return None
+    groups = list(dict.fromkeys([*map(str, audited), *map(str, all_rows)]))
+    audited = {str(k): v for k, v in audited.items()}
+    all_rows = {str(k): v for k, v in all_rows.items()}
+    return {
+        "has_audited": bool(audited),
+        "has_all_rows": bool(all_rows),
+        "rows": [
+            {"group": g, "audited": audited.get(g), "all_rows": all_rows.get(g)} for g in groups
+        ],
+        "total_audited": sum(int(v) for v in audited.values()) if audited else None,
+        "total_all_rows": sum(int(v) for v in all_rows.values()) if all_rows else None,
+    }
+
+
+def _model_notes(models: list[Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """Model notes split into caveats (in-sample, warnings) and plain provenance notes."""
+    split: dict[str, list[dict[str, str]]] = {"caveats": [], "provenance": []}
+    for model in models:
+        for note in model.get("notes") or []:
+            kind = "caveats" if figures.is_caveat_note(note) else "provenance"
+            split[kind].append({"model": str(model.get("name") or ""), "note": str(note)})
+    return split
 
 
 def _model_order(manifest: Mapping[str, Any]) -> list[str]:
@@ -203,6 +255,29 @@ def _weights_scheme(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
         if isinstance(candidate, str) and candidate:
             return {"scheme": candidate}
     return None
+
+
+def _describe_weights(scheme: Mapping[str, Any]) -> list[str]:
+    """The manifest's weights entry as sentences a reader can follow."""
+    lines = []
+    for key, value in scheme.items():
+        if key == "scheme":
+            lines.append(f"Scheme: {_WEIGHT_SCHEMES.get(str(value), str(value))}.")
+        elif key == "normalize":
+            lines.append(
+                "Weights normalised to mean 1."
+                if value is True
+                else "Weights not normalised (their mean is not fixed at 1)."
+                if value is False
+                else f"Normalisation: {value}."
+            )
+        elif key == "rows_weighted" and isinstance(value, int | float):
+            lines.append(f"{int(value):,} rows weighted.")
+        elif key == "rows":
+            lines.append(f"Rows weighted: {value}.")
+        else:
+            lines.append(f"{key.replace('_', ' ').capitalize()}: {value}.")
+    return lines
 
 
 def _small_groups(group_metrics: pd.DataFrame) -> list[dict[str, Any]]:
@@ -230,6 +305,8 @@ def render_report(run: RunFolder) -> str:
         The HTML text, with plotly.js embedded once and no external resources.
     """
     manifest = run.manifest
+    own_groups = figures.uses_own_groups(manifest)
+    group_noun = "group" if own_groups else "dialect group"
     group_order = _group_order(manifest)
     model_order = _model_order(manifest)
     metrics_present = list(dict.fromkeys(run.group_metrics["metric"].astype(str)))
@@ -253,6 +330,7 @@ def render_report(run: RunFolder) -> str:
                     metric=metric,
                     group_order=group_order,
                     model_order=model_order,
+                    group_noun=group_noun,
                 ),
                 div_id=f"figure-{metric.replace('_', '-')}",
             ),
@@ -261,23 +339,31 @@ def render_report(run: RunFolder) -> str:
     ]
     weights = None
     if run.weights is not None:
+        scheme = _weights_scheme(manifest)
         weights = {
             "table": _table(figures.weights_table(run.weights, group_order=group_order)),
+            "kish_table": _table(
+                figures.kish_by_group_table(run.weights, group_order=group_order)
+            ),
             "items": len(run.weights),
             "kish": figures.kish_effective_sample_size(run.weights["sample_weight"]),
-            "scheme": _weights_scheme(manifest),
+            "description": _describe_weights(scheme) if scheme else [],
         }
+    models = manifest.get("models") or []
 
     context = {
         "plotly_js": Markup(get_plotlyjs()),
         "manifest": manifest,
         "run_name": manifest.get("run_name") or run.path.name,
         "alpha": manifest.get("alpha"),
-        "models": manifest.get("models") or [],
+        "models": models,
+        "model_notes": _model_notes(models),
+        "own_groups": own_groups,
         "inputs": manifest.get("inputs") or [],
         "corpus": manifest.get("corpus") or {},
         "join": manifest.get("join") or {},
         "dialect": manifest.get("dialect") or {},
+        "group_counts": _group_counts(manifest.get("dialect") or {}),
         "reference_group": manifest.get("reference_group"),
         "warnings": manifest.get("warnings") or [],
         "packages": sorted((manifest.get("packages") or {}).items()),
@@ -286,7 +372,9 @@ def render_report(run: RunFolder) -> str:
         "summaries": figures.headline_summaries(manifest, run.group_metrics, run.comparisons),
         "small_groups": _small_groups(run.group_metrics),
         "dialect_counts_figure": _figure_html(
-            figures.dialect_counts_figure(run.utterances, group_order=group_order),
+            figures.dialect_counts_figure(
+                run.utterances, group_order=group_order, group_noun=group_noun
+            ),
             div_id="figure-dialect-counts",
         ),
         "metric_figures": metric_figures,
@@ -298,10 +386,11 @@ def render_report(run: RunFolder) -> str:
         "comparison_table": _table(
             figures.comparison_table(
                 run.comparisons, group_order=group_order, model_order=model_order
-            )
+            ),
+            caption=figures.comparison_caption(run.comparisons),
         ),
         "weights": weights,
-        "group_label": figures.group_label,
+        "group_label": lambda group: figures.group_label(group, own_groups=own_groups),
     }
     return _environment().get_template(TEMPLATE_NAME).render(**context)
 
