@@ -58,9 +58,8 @@ def main() -> None:
 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"utterances: {args.n:,}; spans: {len(layer.spans):,}")
     print(
         "stage seconds: "
@@ -71,9 +70,8 @@ def main() -> None:
         f"plain per-row re loop (markers only, {args.plain_n:,} rows): "
         f"{1 / plain_per_row:,.0f} utterances/s -> {plain_per_row * args.n:.1f} s for {args.n:,}"
     )
-    print(
-        f"ratio (plain markers-only loop / whole layer): {plain_per_row * args.n / layer_seconds:.1f}x"
-    )
+    ratio = plain_per_row * args.n / layer_seconds
+    print(f"ratio (plain markers-only loop / whole layer): {ratio:.1f}x")
     print(f"peak resident memory: this process {own:.2f} GB, largest worker {children:.2f} GB")
     groups = layer.utterances["dialect_group"].value_counts().to_dict()
     print(f"groups: {groups}")

@@ -26,3 +26,11 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def davidson_csv(data_dir: Path) -> Path:
     return data_dir / "davidson-2017" / "labeled_data.csv"
+
+
+@pytest.fixture(autouse=True)
+def _score_cache_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the score cache of every test out of the user's home folder."""
+    monkeypatch.setenv("FAIRAUDIT_CACHE", str(tmp_path_factory.getbasetemp() / "score-cache"))

@@ -26,6 +26,7 @@ from fairaudit.markers import (
 )
 
 GOLD_DEV = Path("/work/shared/data/goldset/dev.jsonl")
+GOLD_BLIND = Path(__file__).parent / "data" / "markers_blind.jsonl"
 REQUIRED_IDS = (
     "habitual_be",
     "finna",
@@ -173,8 +174,8 @@ def test_same_marker_spans_never_overlap() -> None:
         assert (starts >= ends).all()
 
 
-def _gold_texts() -> pd.Series:
-    records = [json.loads(line) for line in GOLD_DEV.read_text(encoding="utf-8").splitlines()]
+def _gold_texts(path: Path = GOLD_DEV) -> pd.Series:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return pd.Series([r["text"] for r in records], index=[r["id"] for r in records])
 
 
@@ -183,10 +184,27 @@ def test_prefilters_never_lose_a_span() -> None:
     examples = [
         ex.text for m in MARKER_SET.markers for ex in (*m.positive_examples, *m.negative_examples)
     ]
-    texts = pd.concat(
-        [_gold_texts(), pd.Series(examples, index=[f"ex{i}" for i in range(len(examples))])]
-    )
+    parts = [_gold_texts(), pd.Series(examples, index=[f"ex{i}" for i in range(len(examples))])]
+    if GOLD_BLIND.exists():
+        parts.append(_gold_texts(GOLD_BLIND))
+    texts = pd.concat(parts)
     pd.testing.assert_frame_equal(annotate(texts, MARKER_SET), annotate_plain(texts, MARKER_SET))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I talked to Marcus about the car.",
+        "We gave Marcus money for gas.",
+        "Marcus house",
+        "at Marcus",
+        "we stayed at Marcus's house",
+        "See you at Christmas party",
+        "AT MARCUS HOUSE",
+    ],
+)
+def test_zero_possessive_never_tags_a_name_alone(text: str) -> None:
+    assert _spans_of(text, "zero_possessive") == []
 
 
 MARKER_WORDS = [
@@ -480,3 +498,18 @@ def test_gold_dev_set_quality() -> None:
         assert result["markers"][marker_id]["kappa"] >= DEV_STRONG_KAPPA_BAR, marker_id
     for marker_id in REQUIRED_IDS:
         assert result["markers"][marker_id]["precision"] >= 0.9, marker_id
+
+
+# markers_blind.jsonl was written independently of the rules, but the noun-phrase-subject,
+# existential-question and name-possessor rules were developed while it was in view (see
+# docs/benchmarks.md, "Marker syntax step"); this bar guards against regressions only. The
+# generalisation figure is the one measured on a set the rules have never seen.
+BLIND_STRONG_KAPPA_BAR = 0.80
+
+
+@pytest.mark.skipif(not GOLD_BLIND.exists(), reason="blind marker set not available")
+def test_gold_blind_set_quality() -> None:
+    result = evaluate(GOLD_BLIND, MARKER_SET, n_bootstrap=0)
+    for marker_id in MARKER_SET.strong_ids:
+        kappa = result["markers"][marker_id]["kappa"]
+        assert math.isnan(kappa) or kappa >= BLIND_STRONG_KAPPA_BAR, marker_id

@@ -214,13 +214,24 @@ def run(
 
         clock = time.perf_counter()
         # Only the audited rows are scored: the rest (a model's training rows) are never used.
-        scoring = score_corpus(corpus[in_audit], config.models, file=str(corpus_path))
+        corpus_sha256 = file_sha256(corpus_path)
+        scoring = score_corpus(
+            corpus[in_audit],
+            config.models,
+            file=str(corpus_path),
+            resolve_path=lambda path: config.resolve(path, base=base),
+            positive_labels=config.corpus.positive_labels,
+            corpus_sha256=corpus_sha256,
+            audit_subset=config.corpus.audit_subset,
+        )
         timings["scoring"] = time.perf_counter() - clock
         timings.update({f"scoring_{k}": v for k, v in scoring.seconds.items()})
 
         clock = time.perf_counter()
         all_metrics, all_comparisons, join_reports, headlines = [], [], {}, {}
         for model in config.models:
+            if model.name in scoring.skipped:
+                continue
             joined, join_reports[model.name] = _join(
                 utterances[in_audit], scoring.scores, model=model.name, group_column=group_column
             )
@@ -248,6 +259,7 @@ def run(
         write_table(utterances_out, staging, "utterances")
         write_table(layer.spans, staging, "spans")
         write_table(scoring.scores, staging, "scores")
+        write_table(scoring.head_scores, staging, "head_scores")
         write_table(metrics_table, staging, "group_metrics", csv=True)
         write_table(comparisons_table, staging, "comparisons", csv=True)
         write_table(weights, staging, "weights", csv=True)
@@ -274,7 +286,7 @@ def run(
                 {
                     "role": "corpus",
                     "path": str(corpus_path),
-                    "sha256": file_sha256(corpus_path),
+                    "sha256": corpus_sha256,
                     "bytes": corpus_path.stat().st_size,
                 },
                 *_model_inputs(twitteraae_dir),
@@ -306,6 +318,8 @@ def run(
                     "threshold": model.threshold,
                     "positive_meaning": model.positive_meaning,
                     "notes": scoring.notes.get(model.name, []),
+                    "skipped": scoring.skipped.get(model.name),
+                    "provenance": scoring.provenance.get(model.name, {}),
                 }
                 for model in config.models
             ],
