@@ -43,6 +43,12 @@ def _guarded(action: Callable[[], T]) -> T:
     except FairauditError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except OSError as error:
+        # A path the user gave that cannot be read or written (a folder, a file in the way,
+        # no permission): one line, not a traceback.
+        where = error.filename if error.filename is not None else ""
+        typer.echo(f"error: {where}: {error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.echo("interrupted; nothing was written", err=True)
         raise typer.Exit(130) from None
@@ -105,6 +111,9 @@ def run(
     _setup_logging(verbose)
     from fairaudit.pipeline import run_config_file
 
+    if alpha is not None and not 0 < alpha < 1:
+        typer.echo(f"error: --alpha must be between 0 and 1 (exclusive), got {alpha}", err=True)
+        raise typer.Exit(2)
     overrides = {} if alpha is None else {"audit.alpha": alpha}
     result = _guarded(
         lambda: run_config_file(config, out=out, overwrite=overwrite, overrides=overrides)

@@ -321,7 +321,12 @@ def resolve_data_dir(configured: str | None, *, base: Path) -> Path:
 
 def _format_validation_error(error: ValidationError) -> str:
     parts = []
-    for item in error.errors():
+    items = error.errors()
+    # A model that fails validation also empties the models tuple, which pydantic reports as a
+    # second, confusing "at least 1 item" error: keep only the real one.
+    if len(items) > 1:
+        items = [i for i in items if not str(i["msg"]).startswith("Tuple should have at least")]
+    for item in items:
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
@@ -347,8 +352,15 @@ def load_config(path: str | Path, *, overrides: dict[str, Any] | None = None) ->
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a configuration file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for dotted, value in (overrides or {}).items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _format(path: Path, declared: str) -> str:
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -106,10 +107,25 @@ def _require(frame: pd.DataFrame, column: str, *, role: str, path: Path) -> None
         )
 
 
-def _rows_of(frame: pd.DataFrame, mask: np.ndarray, *, limit: int = 5) -> str:
-    rows = frame.loc[mask, "row"].tolist()
+def _rows_of(rows_all: np.ndarray, mask: np.ndarray, *, limit: int = 5) -> str:
+    rows = rows_all[mask].tolist()
     shown = ", ".join(str(r) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def _label_text(value: object) -> str | None:
+    """A label as comparable text: None when missing, ``1.0`` as ``1``, spaces stripped."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if value.is_integer():
+            return str(int(value))
+    elif not isinstance(value, str | bool | int) and pd.isna(value):
+        return None
+    text = str(value).strip()
+    return text or None
 
 
 def binary_gold(
@@ -127,10 +143,8 @@ def binary_gold(
     neither list is an error; without it, at most one other value may occur (it is the
     non-harmful one). Empty fields and missing values are ``<NA>``.
     """
-    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else v)
-    text = text.map(lambda v: None if v is None else str(v).strip())
-    text = text.where(text != "", None)
-    found = sorted({v for v in text.dropna().unique()})
+    text = pd.Series([_label_text(v) for v in values], index=values.index, dtype=object)
+    found = sorted({v for v in text if v is not None})
     if positive is None:
         unknown = [v for v in found if v not in _TRUE | _FALSE]
         if unknown:
@@ -142,11 +156,15 @@ def binary_gold(
             )
         result = text.map(lambda v: None if v is None else v in _TRUE)
         return result.astype("boolean")
-    positive_set = {str(v) for v in positive}
+    positive_set = {_label_text(v) for v in positive}
     missing = positive_set - set(found)
     if missing:
+        hint = ""
+        if any(isinstance(v, bool) for v in positive):
+            hint = " (YAML reads unquoted yes/no/true/false as booleans: quote them)"
         raise InputError(
-            f"positive label(s) {sorted(missing)} do not occur; values found: {found[:20]}",
+            f"positive label(s) {sorted(str(v) for v in missing)} do not occur; values found: "
+            f"{found[:20]}{hint}",
             file=file,
             column=column,
         )
@@ -161,7 +179,7 @@ def binary_gold(
                 column=column,
             )
     else:
-        negative_set = {str(v) for v in negative}
+        negative_set = {_label_text(v) for v in negative}
         unknown = [v for v in found if v not in positive_set | negative_set]
         if unknown:
             raise InputError(
@@ -170,7 +188,9 @@ def binary_gold(
                 file=file,
                 column=column,
             )
-    return text.map(lambda v: None if v is None else v in positive_set).astype("boolean")
+    return pd.Series(
+        [None if v is None else v in positive_set for v in text], index=values.index
+    ).astype("boolean")
 
 
 def read_corpus(
@@ -193,12 +213,19 @@ def read_corpus(
     frame = read_table(path, format=format)
     if frame.empty:
         raise InputError("the file holds no rows", file=path)
-    frame.insert(0, "row", np.arange(1, len(frame) + 1))
+    reserved = {"text", "row", "position", "gold_label", "gold_toxic", "group"}
+    clashes = sorted(reserved & set(columns.keep))
+    if clashes:
+        raise InputError(
+            f"columns.keep names {clashes}, which fairaudit uses itself; rename them in the file",
+            file=path,
+        )
+    rows = np.arange(1, len(frame) + 1)
 
     id_column = columns.id
     if id_column == "":
         # An unnamed first column (as pandas writes an index); pandas reads it as "Unnamed: 0".
-        id_column = frame.columns[1]
+        id_column = frame.columns[0]
         if not (id_column == "" or str(id_column).startswith("Unnamed: 0")):
             raise InputError(
                 f"columns.id is '' (the unnamed first column), but the first column is named "
@@ -212,7 +239,7 @@ def read_corpus(
     missing_id = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
     if missing_id.any():
         raise InputError(
-            f"{int(missing_id.sum())} empty id(s) at row(s) {_rows_of(frame, missing_id)}",
+            f"{int(missing_id.sum())} empty id(s) at row(s) {_rows_of(rows, missing_id)}",
             file=path,
             column=id_column,
         )
@@ -222,7 +249,7 @@ def read_corpus(
         examples = sorted(set(ids[duplicated]))[:5]
         raise InputError(
             f"{int(ids.duplicated().sum())} duplicate id(s), e.g. {examples}, at rows "
-            f"{_rows_of(frame, duplicated)}",
+            f"{_rows_of(rows, duplicated)}",
             file=path,
             column=id_column,
         )
@@ -231,14 +258,14 @@ def read_corpus(
     not_string = ~text.map(lambda v: isinstance(v, str)).to_numpy()
     if not_string.any():
         raise InputError(
-            f"{int(not_string.sum())} non-text value(s) at row(s) {_rows_of(frame, not_string)}",
+            f"{int(not_string.sum())} non-text value(s) at row(s) {_rows_of(rows, not_string)}",
             file=path,
             column=columns.text,
         )
     empty = (text.str.strip() == "").to_numpy()
     if empty.any():
         raise InputError(
-            f"{int(empty.sum())} empty text(s) at row(s) {_rows_of(frame, empty)}",
+            f"{int(empty.sum())} empty text(s) at row(s) {_rows_of(rows, empty)}",
             file=path,
             column=columns.text,
         )
@@ -246,7 +273,7 @@ def read_corpus(
     corpus = pd.DataFrame(
         {
             "text": text.to_numpy(dtype=object),
-            "row": frame["row"].to_numpy(),
+            "row": rows,
             "position": np.arange(len(frame)),
         },
         index=pd.Index(ids.to_numpy(dtype=object), name="id"),
@@ -271,10 +298,9 @@ def read_corpus(
         if column is None:
             continue
         _require(frame, column, role=role, path=path)
-        values = frame[column].map(
-            lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-        )
-        corpus[role] = values.where(values.str.strip() != "", None).to_numpy(dtype=object)
+        # Surrounding spaces are not part of a group or speaker name (" sae" is "sae").
+        values = [_label_text(v) for v in frame[column]]
+        corpus[role] = np.array(values, dtype=object)
     for column in columns.keep:
         _require(frame, column, role="kept column", path=path)
         corpus[column] = frame[column].to_numpy()

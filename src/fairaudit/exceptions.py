@@ -18,6 +18,7 @@ __all__ = [
     "UndefinedMetricWarning",
     "DegenerateDataWarning",
     "InSampleWarning",
+    "ExcludedRowsWarning",
 ]
 
 
@@ -89,3 +90,7 @@ class DegenerateDataWarning(FairauditWarning):
 
 class InSampleWarning(FairauditWarning):
     """A model is audited on data it was trained on, so its figures are in-sample."""
+
+
+class ExcludedRowsWarning(FairauditWarning):
+    """Rows were left out of the audit (no gold label, or no group in drop mode); listed."""

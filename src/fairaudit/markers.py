@@ -35,7 +35,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -772,29 +772,81 @@ def marker_counts(spans: pd.DataFrame, ids: pd.Index, marker_set: MarkerSet) -> 
     return counts
 
 
-def _read_gold(path: Path) -> tuple[pd.Series, dict[str, set[tuple[str, int, int]]]]:
+def _read_gold(
+    path: Path, marker_ids: Collection[str]
+) -> tuple[pd.Series, dict[str, set[tuple[str, int, int]]]]:
+    """Read and validate a gold JSONL file: every span must select its text."""
     ids: list[str] = []
     texts: list[str] = []
     gold: dict[str, set[tuple[str, int, int]]] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text ({error.reason})", file=path) from None
     except OSError as error:
-        raise InputError(f"cannot read gold file: {error}", file=path) from error
+        raise InputError(f"cannot read gold file ({error.strerror})", file=path) from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            item_id = str(record["id"])
-            text = record["text"]
-            spans = {(m["marker"], int(m["start"]), int(m["end"])) for m in record["markers"]}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise InputError(f"malformed gold record: {error}", file=path, row=number) from error
+        except json.JSONDecodeError as error:
+            raise InputError(f"not valid JSON: {error.msg}", file=path, row=number) from None
+        if not isinstance(record, dict):
+            raise InputError("each line must be a JSON object", file=path, row=number)
+        for field_name in ("id", "text", "markers"):
+            if field_name not in record:
+                raise InputError("missing field", file=path, row=number, column=field_name)
+        item_id, text, markers = str(record["id"]), record["text"], record["markers"]
         if not isinstance(text, str):
-            raise InputError("'text' must be a string", file=path, row=number, column="text")
+            raise InputError("must be a string", file=path, row=number, column="text")
+        if not isinstance(markers, list):
+            raise InputError("must be a list of spans", file=path, row=number, column="markers")
+        if item_id in gold:
+            raise InputError(f"duplicate id {item_id!r}", file=path, row=number, column="id")
+        spans = set()
+        for span in markers:
+            if not isinstance(span, dict) or not {"marker", "start", "end"} <= span.keys():
+                raise InputError(
+                    "each span needs marker, start and end",
+                    file=path,
+                    row=number,
+                    column="markers",
+                )
+            marker, start, end = span["marker"], span["start"], span["end"]
+            if marker not in marker_ids:
+                raise InputError(
+                    f"unknown marker {marker!r} (not in the marker set)",
+                    file=path,
+                    row=number,
+                    column="markers",
+                )
+            if not (
+                isinstance(start, int)
+                and isinstance(end, int)
+                and not isinstance(start, bool)
+                and 0 <= start < end <= len(text)
+            ):
+                raise InputError(
+                    f"span {marker} [{start!r}, {end!r}) is not a range inside the text",
+                    file=path,
+                    row=number,
+                    column="markers",
+                )
+            if "text" in span and text[start:end] != span["text"]:
+                raise InputError(
+                    f"span {marker} [{start}, {end}) selects {text[start:end]!r}, not "
+                    f"{span['text']!r}",
+                    file=path,
+                    row=number,
+                    column="markers",
+                )
+            spans.add((marker, start, end))
         ids.append(item_id)
         texts.append(text)
         gold[item_id] = spans
+    if not ids:
+        raise InputError("the gold file holds no items", file=path)
     return pd.Series(texts, index=pd.Index(ids, dtype=object), dtype=object), gold
 
 
@@ -880,7 +932,7 @@ def evaluate(
        Hall.
     """
     path = Path(gold_path)
-    texts, gold = _read_gold(path)
+    texts, gold = _read_gold(path, set(marker_set.ids))
     spans = annotate(texts, marker_set)
     predicted: dict[str, set[tuple[str, int, int]]] = {item: set() for item in texts.index}
     for item, marker, start, end in spans[["id", "marker", "start", "end"]].itertuples(

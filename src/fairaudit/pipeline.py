@@ -19,7 +19,7 @@ from fairaudit.config import RunConfig, load_config
 from fairaudit.corpus import audit_subset_mask, read_corpus
 from fairaudit.dialect import annotate_dialect, describe_rule
 from fairaudit.disparity import compare_groups, group_metrics, headline
-from fairaudit.exceptions import ConfigError, FairauditWarning, InputError
+from fairaudit.exceptions import ConfigError, ExcludedRowsWarning, FairauditWarning, InputError
 from fairaudit.reweighting import kamiran_calders
 from fairaudit.runfolder import (
     atomic_run_folder,
@@ -106,6 +106,27 @@ def _audit_frame(
         min_negatives=config.audit.min_negatives,
     )
     return metrics, comparisons
+
+
+def _check_groups(config: RunConfig, groups: pd.Series, *, file: Path) -> None:
+    """The reference group must exist, and the user's groups may not use reserved names."""
+    own = config.corpus.columns.group
+    present = sorted(set(groups.dropna().astype(str)))
+    reserved = sorted({"overall", "<missing>"} & set(present))
+    if own is not None and reserved:
+        raise InputError(
+            f"group value(s) {reserved} are reserved by fairaudit; rename them",
+            file=file,
+            column=own,
+        )
+    reference = config.audit.reference_group
+    if reference not in present:
+        where = (
+            f"in the corpus column {own!r}" if own else "among the dialect groups of audited rows"
+        )
+        raise ConfigError(
+            f"audit.reference_group {reference!r} not found {where}; groups present: {present}"
+        )
 
 
 def run(
@@ -207,7 +228,24 @@ def run(
         group_column = "dialect_group"
         utterances["gold_label"] = corpus["gold_label"]
         utterances["gold_toxic"] = corpus["gold_toxic"]
+        # A row without a gold label cannot be judged right or wrong: it is not audited, and it
+        # is counted and listed rather than taken as non-toxic.
+        no_gold = corpus["gold_toxic"].isna().to_numpy()
+        if (no_gold & in_audit).any():
+            left_out = corpus.index[no_gold & in_audit]
+            warnings.warn(
+                f"{len(left_out)} audited row(s) have no gold label and are left out of the "
+                f"audit (ids {left_out[:10].tolist()})",
+                ExcludedRowsWarning,
+                stacklevel=2,
+            )
+        excluded = {"no_gold_label": corpus.index[no_gold & in_audit].tolist()}
+        in_audit = in_audit & ~no_gold
         utterances["in_audit"] = in_audit
+        _check_groups(config, utterances.loc[in_audit, "dialect_group"], file=corpus_path)
+        if config.dialect.missing_group == "drop":
+            missing_group = utterances["dialect_group"].isna().to_numpy() & in_audit
+            excluded["no_group"] = corpus.index[missing_group].tolist()
         for column in ("conversation_id", "speaker", *config.corpus.columns.keep):
             if column in corpus.columns:
                 utterances[column] = corpus[column]
@@ -296,6 +334,10 @@ def run(
             "corpus": {
                 "rows_read": int(len(corpus)),
                 "rows_audited": int(in_audit.sum()),
+                "excluded": {
+                    reason: {"count": len(ids), "ids": [str(i) for i in ids[:1000]]}
+                    for reason, ids in excluded.items()
+                },
                 "gold_negatives_audited": int((~corpus["gold_toxic"][in_audit]).sum()),
                 "audit_subset": (
                     None

@@ -153,20 +153,45 @@ def read_table(run_dir: str | Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace anything but an earlier run folder (or an empty folder)."""
+    here = Path.cwd().resolve()
+    if out == here or out in here.parents:
+        raise FairauditError(f"{out}: is the working folder or one above it; choose a new --out")
+    if not out.is_dir():
+        raise FairauditError(f"{out}: exists and is not a folder; choose another --out")
+    if not (out / "manifest.json").is_file() and any(out.iterdir()):
+        raise FairauditError(
+            f"{out}: is not a fairaudit run folder (no manifest.json) and is not empty; "
+            "--overwrite only replaces earlier runs"
+        )
+
+
 @contextlib.contextmanager
 def atomic_run_folder(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``out`` only if the block finishes.
 
+    With ``overwrite``, an existing ``out`` is replaced only when it is an earlier run folder
+    (it has ``manifest.json``) or an empty folder, never the working folder or one above it.
+
     Raises
     ------
     FairauditError
-        When ``out`` exists and ``overwrite`` is false.
+        When ``out`` exists and may not be replaced, or cannot be created.
     """
     out = Path(out).resolve()
-    if out.exists() and not overwrite:
-        raise FairauditError(f"{out}: already exists; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise FairauditError(
+                f"{out}: already exists; choose another --out or pass --overwrite"
+            )
+        _check_replaceable(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        staging.chmod(0o755)
+    except OSError as error:
+        raise FairauditError(f"{out}: cannot create the run folder ({error.strerror})") from None
     try:
         yield staging
     except BaseException:
