@@ -144,3 +144,21 @@ def test_unknown_label_outside_positive_and_negative_is_an_error() -> None:
     values = pd.Series(["0", "1", "2", "x"])
     with pytest.raises(InputError, match="neither positive"):
         binary_gold(values, positive=[0, 1], negative=[2], column="class")
+
+
+def test_a_user_column_named_row_does_not_clash(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("id,row,text\na,7,hello\nb,9,there\n")
+    corpus = read_corpus(path, ColumnMapping(id="id", text="text"))
+    assert corpus["row"].tolist() == [1, 2]  # fairaudit's own 1-based data row numbers
+
+
+def test_float_labels_from_parquet_are_zero_one(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"id": ["a", "b", "c"], "text": ["x", "y", "z"], "gold": [0.0, 1.0, None]}
+    )
+    frame.to_parquet(tmp_path / "c.parquet")
+    corpus = read_corpus(
+        tmp_path / "c.parquet", ColumnMapping(id="id", text="text", gold_label="gold")
+    )
+    assert corpus["gold_toxic"].tolist() == [False, True, pd.NA]

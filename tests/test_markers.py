@@ -513,3 +513,27 @@ def test_gold_blind_set_quality() -> None:
     for marker_id in MARKER_SET.strong_ids:
         kappa = result["markers"][marker_id]["kappa"]
         assert math.isnan(kappa) or kappa >= BLIND_STRONG_KAPPA_BAR, marker_id
+
+
+def _gold_line(markers: str, text: str = "he be working") -> str:
+    return '{"id": "a", "text": "%s", "markers": [%s]}' % (text, markers)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (_gold_line('{"marker": "habitual_be", "start": 0, "end": 2, "text": "be"}'), "selects"),
+        (_gold_line('{"marker": "habitual_be", "start": 3, "end": 99}'), "not a range"),
+        (_gold_line('{"marker": "no_such_marker", "start": 3, "end": 5}'), "unknown marker"),
+        (_gold_line("", "x") + "\n" + _gold_line("", "y"), "duplicate id"),
+        ('{"id": "a", "markers": []}', "missing field"),
+        ("", "holds no items"),
+    ],
+)
+def test_gold_files_that_do_not_hold_together_are_rejected(
+    tmp_path: Path, record: str, message: str
+) -> None:
+    path = tmp_path / "gold.jsonl"
+    path.write_text(record + "\n")
+    with pytest.raises(InputError, match=message):
+        evaluate(path, load_marker_set(), n_bootstrap=10)

@@ -215,3 +215,52 @@ models: [{{name: m, kind: column, column: score}}]
     assert result.exit_code == 2
     assert "'Abusive'" in result.output or "Abusive" in result.output
     assert "negative_labels" in result.output and "c.csv" in result.output
+
+
+def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    config = _given_config(tmp_path, case_dir("01") / "input.csv", missing="keep")
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.txt").write_text("years of work")
+    result = runner.invoke(app, ["run", str(config), "--out", str(precious), "--overwrite"])
+    assert result.exit_code == 2 and "not a fairaudit run folder" in result.output
+    assert (precious / "chapter1.txt").read_text() == "years of work"
+    # An earlier run folder is replaced.
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(config), "--out", str(run)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["run", str(config), "--out", str(run), "--overwrite"]).exit_code == 0
+    )
+    assert (run / "manifest.json").is_file()
+
+
+def test_rows_without_gold_label_are_left_out_and_listed(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.csv"
+    rows = ["id,text,gold,grp,score"]
+    for i in range(40):
+        gold = "" if i in (3, 7) else str(i % 2)
+        rows.append(f"m{i},text {i},{gold},{'aae' if i % 4 < 2 else 'sae'},{(i % 10) / 10}")
+    corpus.write_text("\n".join(rows) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"""
+name: nogold
+corpus:
+  path: {corpus}
+  columns: {{id: id, text: text, gold_label: gold, group: grp, keep: [score]}}
+dialect: {{twitteraae: false, markers: false}}
+models: [{{name: m, kind: column, column: score}}]
+audit: {{min_negatives: 1}}
+"""
+    )
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["corpus"]["excluded"]["no_gold_label"] == {"count": 2, "ids": ["m3", "m7"]}
+    metrics = pd.read_parquet(out / "group_metrics.parquet")
+    overall = metrics[
+        (metrics["group"] == "overall") & (metrics["metric"] == "false_positive_rate")
+    ]
+    # 38 labelled rows; gold 0 on even i: 20 even ids in 0..39, none of them excluded (3, 7 odd).
+    assert int(overall["n"].iloc[0]) == 20
