@@ -516,7 +516,7 @@ def test_gold_blind_set_quality() -> None:
 
 
 def _gold_line(markers: str, text: str = "he be working") -> str:
-    return '{"id": "a", "text": "%s", "markers": [%s]}' % (text, markers)
+    return json.dumps({"id": "a", "text": text, "markers": json.loads(f"[{markers}]")})
 
 
 @pytest.mark.parametrize(
