@@ -57,6 +57,19 @@ class ColumnMapping(_Strict):
         default=None, description="the user's own group column; replaces the dialect layer"
     )
     keep: tuple[str, ...] = Field(default=(), description="extra columns carried to the output")
+    votes: tuple[str, ...] = Field(
+        default=(), description="annotator vote-count columns, one per label (label bias)"
+    )
+    harmful_votes: tuple[str, ...] = Field(
+        default=(), description="which vote columns mean harmful (default: Davidson's)"
+    )
+    pair_id: str | None = Field(
+        default=None, description="pairs of the same content in two dialects (paired audit)"
+    )
+    variant: str | None = Field(default=None, description="which dialect a paired item is in")
+    template: str | None = Field(default=None, description="counterfactual template id")
+    slot_value: str | None = Field(default=None, description="counterfactual slot value")
+    slot_kind: str | None = Field(default=None, description="counterfactual slot kind")
 
 
 class AuditSubsetConfig(_Strict):

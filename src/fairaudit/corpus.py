@@ -301,6 +301,29 @@ def read_corpus(
         # Surrounding spaces are not part of a group or speaker name (" sae" is "sae").
         values = [_label_text(v) for v in frame[column]]
         corpus[role] = np.array(values, dtype=object)
+    extra = {
+        "pair_id": columns.pair_id,
+        "variant": columns.variant,
+        "template": columns.template,
+        "slot_value": columns.slot_value,
+        "slot_kind": columns.slot_kind,
+    }
+    for role, column in extra.items():
+        if column is not None:
+            _require(frame, column, role=role, path=path)
+            corpus[role] = np.array([_label_text(v) for v in frame[column]], dtype=object)
+    for column in columns.votes:
+        _require(frame, column, role="vote count", path=path)
+        counts = pd.to_numeric(frame[column], errors="coerce")
+        bad = (counts.isna() | (counts < 0) | (counts % 1 != 0)).to_numpy()
+        if bad.any():
+            raise InputError(
+                f"{int(bad.sum())} vote count(s) that are not whole numbers >= 0 at row(s) "
+                f"{_rows_of(rows, bad)}",
+                file=path,
+                column=column,
+            )
+        corpus[f"votes_{column}"] = counts.to_numpy(dtype=np.int64)
     for column in columns.keep:
         _require(frame, column, role="kept column", path=path)
         corpus[column] = frame[column].to_numpy()

@@ -17,9 +17,12 @@ import pandas as pd
 from fairaudit import __version__
 from fairaudit.config import RunConfig, load_config
 from fairaudit.corpus import audit_subset_mask, read_corpus
+from fairaudit.counterfactual import counterfactual_report
 from fairaudit.dialect import annotate_dialect, describe_rule
 from fairaudit.disparity import compare_groups, group_metrics, headline
 from fairaudit.exceptions import ConfigError, ExcludedRowsWarning, FairauditWarning, InputError
+from fairaudit.label_bias import label_bias_table
+from fairaudit.paired import paired_comparison
 from fairaudit.reweighting import kamiran_calders
 from fairaudit.runfolder import (
     atomic_run_folder,
@@ -29,6 +32,7 @@ from fairaudit.runfolder import (
     write_table,
 )
 from fairaudit.scoring import score_corpus
+from fairaudit.soft import threshold_sensitivity, weighted_group_rates
 
 __all__ = ["RunResult", "run", "run_config_file"]
 
@@ -54,7 +58,8 @@ def _join(
         raise InputError(f"model {model!r}: duplicated score ids, e.g. {examples}")
     missing_scores = utterances.index.difference(model_scores.index)
     unknown_ids = model_scores.index.difference(utterances.index)
-    joined = utterances[[group_column, "gold_toxic", "in_audit"]].join(
+    wanted = [group_column, "gold_toxic", "in_audit", *_ANALYSIS_COLUMNS]
+    joined = utterances[[c for c in wanted if c in utterances.columns]].join(
         model_scores[["score", "flagged"]], how="inner"
     )
     nan_scores = int(joined["score"].isna().sum())
@@ -75,6 +80,110 @@ def _join(
             nan_scores,
         )
     return joined, report
+
+
+_ANALYSIS_COLUMNS = ("dialect_score", "pair_id", "variant", "template", "slot_value", "slot_kind")
+
+
+def _further_analyses(
+    config: RunConfig, utterances: pd.DataFrame, joined: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
+    """Tables beyond the group metrics, each where the data allow it.
+
+    ``label_bias`` (annotator votes per group: is it the model or the labels?),
+    ``soft_metrics`` and ``threshold_sensitivity`` (the dialect score as soft membership, and
+    the main disparity over the group threshold), ``paired`` (items written in both dialects),
+    ``counterfactual_*`` (template slot swaps).
+    """
+    alpha = config.audit.alpha
+    tables: dict[str, pd.DataFrame] = {}
+    columns = config.corpus.columns
+    vote_columns = [f"votes_{c}" for c in columns.votes]
+    if vote_columns:
+        votes = utterances[vote_columns].rename(columns=lambda c: c.removeprefix("votes_"))
+        tables["label_bias"] = label_bias_table(
+            votes,
+            utterances["dialect_group"].astype(object),
+            harmful=list(columns.harmful_votes) or None,
+            reference=config.audit.reference_group,
+            alpha=alpha,
+        )
+    soft, sensitivity, paired, counterfactual = [], [], [], {}
+    for model, frame in joined.items():
+        audited = frame[frame["in_audit"]].copy()
+        audited["gold_toxic"] = audited["gold_toxic"].astype(bool)
+        if "dialect_score" in audited.columns and columns.group is None:
+            scored = audited[audited["dialect_score"].notna()]
+            soft.append(
+                weighted_group_rates(
+                    scored,
+                    membership="dialect_score",
+                    gold="gold_toxic",
+                    flagged="flagged",
+                    alpha=alpha,
+                    min_effective_n=config.audit.min_negatives,
+                ).assign(model=model)
+            )
+            sensitivity.append(
+                threshold_sensitivity(
+                    scored,
+                    score_column="dialect_score",
+                    gold="gold_toxic",
+                    flagged="flagged",
+                    alpha=alpha,
+                    min_negatives=config.audit.min_negatives,
+                ).assign(model=model)
+            )
+        if columns.pair_id is not None and columns.variant is not None:
+            paired.append(
+                paired_comparison(
+                    audited,
+                    pair="pair_id",
+                    variant="variant",
+                    score="score",
+                    flagged="flagged",
+                    alpha=alpha,
+                ).assign(model=model)
+            )
+        if columns.template is not None and columns.slot_value is not None:
+            report = counterfactual_report(
+                audited.reset_index(),
+                template="template",
+                slot_value="slot_value",
+                slot_kind="slot_kind" if columns.slot_kind else None,
+                score="score",
+                flagged="flagged",
+                gold="gold_toxic",
+                alpha=alpha,
+            )
+            for part in ("templates", "slot_values", "slot_kinds", "false_positives"):
+                counterfactual.setdefault(part, []).append(
+                    getattr(report, part).assign(model=model)
+                )
+    for name, parts in (
+        ("soft_metrics", soft),
+        ("threshold_sensitivity", sensitivity),
+        ("paired", paired),
+    ):
+        if parts:
+            tables[name] = pd.concat(parts, ignore_index=True)
+    for part, frames in counterfactual.items():
+        tables[f"counterfactual_{part}"] = pd.concat(frames, ignore_index=True)
+    return tables
+
+
+def _plain_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Tuples and lists in cells (e.g. id lists) as text, so every table writes to Parquet."""
+    out = table.copy()
+    for column in out.columns:
+        if (
+            out[column].dtype == object
+            and out[column].map(lambda v: isinstance(v, tuple | list)).any()
+        ):
+            out[column] = out[column].map(
+                lambda v: ", ".join(map(str, v)) if isinstance(v, tuple | list) else v
+            )
+    return out
 
 
 def _audit_frame(
@@ -246,7 +355,9 @@ def run(
         if config.dialect.missing_group == "drop":
             missing_group = utterances["dialect_group"].isna().to_numpy() & in_audit
             excluded["no_group"] = corpus.index[missing_group].tolist()
-        for column in ("conversation_id", "speaker", *config.corpus.columns.keep):
+        carried = [c for c in corpus.columns if c.startswith("votes_")]
+        carried += ["pair_id", "variant", "template", "slot_value", "slot_kind"]
+        for column in ("conversation_id", "speaker", *carried, *config.corpus.columns.keep):
             if column in corpus.columns:
                 utterances[column] = corpus[column]
 
@@ -267,12 +378,14 @@ def run(
 
         clock = time.perf_counter()
         all_metrics, all_comparisons, join_reports, headlines = [], [], {}, {}
+        joined_by_model: dict[str, pd.DataFrame] = {}
         for model in config.models:
             if model.name in scoring.skipped:
                 continue
             joined, join_reports[model.name] = _join(
                 utterances[in_audit], scoring.scores, model=model.name, group_column=group_column
             )
+            joined_by_model[model.name] = joined
             metrics, comparisons = _audit_frame(config, joined, group_column=group_column)
             metrics.insert(0, "model", model.name)
             comparisons.insert(0, "model", model.name)
@@ -281,6 +394,7 @@ def run(
             headlines[model.name] = headline(metrics)
         metrics_table = pd.concat(all_metrics, ignore_index=True)
         comparisons_table = pd.concat(all_comparisons, ignore_index=True)
+        further = _further_analyses(config, utterances, joined_by_model)
         timings["audit"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -301,6 +415,8 @@ def run(
         write_table(metrics_table, staging, "group_metrics", csv=True)
         write_table(comparisons_table, staging, "comparisons", csv=True)
         write_table(weights, staging, "weights", csv=True)
+        for name, table in further.items():
+            write_table(_plain_cells(table), staging, name, csv=True)
 
         for warning in caught:
             if issubclass(warning.category, FairauditWarning):

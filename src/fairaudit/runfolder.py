@@ -86,6 +86,7 @@ def file_sha256(path: str | Path) -> str:
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """Categoricals as strings, so the files read back the same everywhere."""
     out = frame.copy()
+    out.attrs = {}  # in-memory extras (tables, id lists) are not file metadata
     for column in out.columns:
         if isinstance(out[column].dtype, pd.CategoricalDtype):
             out[column] = out[column].astype(object).where(out[column].notna(), None)
