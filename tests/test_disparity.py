@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from sklearn.metrics import precision_score
+from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
@@ -772,3 +773,211 @@ def test_case_16_speaker_role_is_computed_independently() -> None:
     reply = frame[frame["speaker_role"] == "reply"]
     assert roc_auc(op["gold_toxic"], op["score"]).undefined_reason == "single_class"
     assert roc_auc(reply["gold_toxic"], reply["score"]).estimate == 1.0
+
+
+# ------------------------------------------------------------------------------------------
+# Effect sizes, four-fifths rule and multiple-testing families
+# ------------------------------------------------------------------------------------------
+
+
+def woolf_by_hand(a: float, b: float, c: float, d: float, alpha: float) -> tuple[float, ...]:
+    z = stats.norm.ppf(1 - alpha / 2)
+    log_or = math.log(a * d / (b * c))
+    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    return math.exp(log_or), math.exp(log_or - z * se), math.exp(log_or + z * se)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.01])
+def test_effect_sizes_match_statsmodels(random_frame: pd.DataFrame, alpha: float) -> None:
+    table = compare_groups(
+        random_frame,
+        group="dialect_group",
+        gold="gold_toxic",
+        flagged="flagged",
+        reference="sae",
+        alpha=alpha,
+    )
+    for row in table.itertuples():
+        assert row.count > 0 and row.n - row.count > 0  # no zero cell in this frame
+        low, high = confint_proportions_2indep(
+            row.count,
+            row.n,
+            row.count_reference,
+            row.n_reference,
+            compare="ratio",
+            method="log",
+            alpha=alpha,
+        )
+        assert (row.ratio_ci_low, row.ratio_ci_high) == pytest.approx((low, high), rel=1e-10)
+        assert row.ratio_interval_method == "katz_log"
+        two_by_two = Table2x2(
+            np.array(
+                [
+                    [row.count, row.n - row.count],
+                    [row.count_reference, row.n_reference - row.count_reference],
+                ]
+            )
+        )
+        assert row.odds_ratio == pytest.approx(two_by_two.oddsratio)
+        assert (row.odds_ratio_ci_low, row.odds_ratio_ci_high) == pytest.approx(
+            two_by_two.oddsratio_confint(alpha=alpha), rel=1e-10
+        )
+        assert row.odds_ratio_method == "woolf_logit"
+
+    _, bh, _, _ = multipletests(table["p_value"], alpha=alpha, method="fdr_bh")
+    np.testing.assert_allclose(table["p_adjusted_bh"], bh)
+    assert table["significant_bh"].tolist() == (bh < alpha).tolist()
+    assert (table["family"] == "all").all()
+
+
+def test_case_12_effect_sizes_by_hand() -> None:
+    # [[FP, TN] aae, [FP, TN] sae] = [[7, 7], [1, 13]]
+    frame = read_case("12")
+    for alpha in (0.05, 0.01):
+        row = compare_groups(
+            frame,
+            group="dialect_group",
+            gold="gold_toxic",
+            flagged="flagged",
+            reference="sae",
+            alpha=alpha,
+            metrics=["false_positive_rate"],
+        ).iloc[0]
+        z = stats.norm.ppf(1 - alpha / 2)
+        se_log_ratio = math.sqrt(1 / 7 - 1 / 14 + 1 / 1 - 1 / 14)
+        assert row["ratio"] == pytest.approx(7.0)
+        assert (row["ratio_ci_low"], row["ratio_ci_high"]) == pytest.approx(
+            (7 * math.exp(-z * se_log_ratio), 7 * math.exp(z * se_log_ratio))
+        )
+        assert row["odds_ratio"] == pytest.approx(13.0)
+        assert (row["odds_ratio_ci_low"], row["odds_ratio_ci_high"]) == pytest.approx(
+            woolf_by_hand(7, 7, 1, 13, alpha)[1:]
+        )
+        # Four-fifths on the favourable outcome: (7/14) / (13/14) = 0.538 < 0.8.
+        assert row["four_fifths_ratio"] == pytest.approx(7 / 13)
+        assert bool(row["four_fifths_violated"]) is True
+        assert "computed on the favourable outcome (not flagged)" in row["four_fifths_note"]
+
+
+def test_haldane_anscombe_only_when_a_cell_is_zero() -> None:
+    # Case 18 table: aae 8 of 8 flagged, sae 1 of 10; log OR with +0.5 is 4.679040.
+    frame = read_case("18")
+    row = compare_groups(
+        frame,
+        group="dialect_group",
+        gold="gold_toxic",
+        flagged="flagged",
+        reference="sae",
+        metrics=["flag_rate"],
+    ).iloc[0]
+    assert row["odds_ratio_method"] == "woolf_logit_haldane_anscombe"
+    assert math.log(row["odds_ratio"]) == pytest.approx(4.679040, abs=1e-6)
+    assert row["odds_ratio"] == pytest.approx(107.666667, abs=1e-6)
+    low, high = Table2x2(np.array([[8.5, 0.5], [1.5, 9.5]])).oddsratio_confint()
+    assert (row["odds_ratio_ci_low"], row["odds_ratio_ci_high"]) == pytest.approx((low, high))
+    assert row["p_value"] == pytest.approx(0.000411, abs=1e-6)  # Fisher, as in the case
+    assert row["method"] == "fisher_exact"
+    # Ratio 8 / 0.1 = 10 with a Katz interval; nobody in aae is favoured: four-fifths ratio 0.
+    se = math.sqrt(1 / 8 - 1 / 8 + 1 / 1 - 1 / 10)
+    assert (row["ratio_ci_low"], row["ratio_ci_high"]) == pytest.approx(
+        (10 * math.exp(-1.959964 * se), 10 * math.exp(1.959964 * se)), rel=1e-6
+    )
+    assert row["four_fifths_ratio"] == 0.0 and bool(row["four_fifths_violated"])
+
+
+def test_zero_count_leaves_the_ratio_interval_undefined() -> None:
+    frame = pd.DataFrame(
+        {"g": ["a"] * 40 + ["b"] * 40, "gold": [0] * 80, "flag": [0] * 40 + [1] * 8 + [0] * 32}
+    )
+    row = compare_groups(
+        frame, group="g", gold="gold", flagged="flag", reference="b", metrics=["flag_rate"]
+    ).iloc[0]
+    assert row["ratio"] == 0.0
+    assert math.isnan(row["ratio_ci_low"]) and math.isnan(row["ratio_ci_high"])
+    assert row["ratio_undefined_reason"] == "zero_count"
+    assert row["odds_ratio"] == pytest.approx(woolf_by_hand(0.5, 40.5, 8.5, 32.5, 0.05)[0])
+    assert row["four_fifths_ratio"] == pytest.approx(1 / 0.8)
+    assert bool(row["four_fifths_violated"]) is False
+
+
+def test_four_fifths_only_for_not_being_flagged(random_frame: pd.DataFrame) -> None:
+    table = compare_groups(
+        random_frame, group="dialect_group", gold="gold_toxic", flagged="flagged", reference="sae"
+    )
+    applies = table["metric"].isin(["flag_rate", "false_positive_rate"])
+    assert table.loc[applies, "four_fifths_ratio"].notna().all()
+    assert table.loc[~applies, "four_fifths_ratio"].isna().all()
+    assert table.loc[~applies, "four_fifths_violated"].isna().all()
+    for row in table[applies].itertuples():
+        assert row.four_fifths_ratio == pytest.approx(
+            (1 - row.estimate) / (1 - row.reference_estimate)
+        )
+        assert row.four_fifths_violated == (row.four_fifths_ratio < 0.8)
+
+
+@pytest.mark.parametrize("family", ["per_metric", ["false_positive_rate", "false_negative_rate"]])
+def test_family_chooses_what_holm_and_bh_run_over(
+    random_frame: pd.DataFrame, family: object
+) -> None:
+    table = compare_groups(
+        random_frame,
+        group="dialect_group",
+        gold="gold_toxic",
+        flagged="flagged",
+        reference="sae",
+        family=family,
+    )
+    if family == "per_metric":
+        assert (table["family"] == table["metric"]).all()
+    else:
+        primary = table["metric"].isin(family)
+        assert (table.loc[primary, "family"] == "primary").all()
+        assert (table.loc[~primary, "family"] == "secondary").all()
+    for _, members in table.groupby("family"):
+        _, holm, _, _ = multipletests(members["p_value"], method="holm")
+        _, bh, _, _ = multipletests(members["p_value"], method="fdr_bh")
+        np.testing.assert_allclose(members["p_adjusted"], holm)
+        np.testing.assert_allclose(members["p_adjusted_bh"], bh)
+
+
+def test_family_must_name_compared_metrics(random_frame: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="not compared"):
+        compare_groups(
+            random_frame,
+            group="dialect_group",
+            gold="gold_toxic",
+            flagged="flagged",
+            reference="sae",
+            metrics=["flag_rate"],
+            family=["false_positive_rate"],
+        )
+
+
+def test_case_15_intersectional_comparison_marks_small_cells() -> None:
+    frame = read_case("15", group_columns=("dialect_group", "speaker_gender"))
+    table = compare_groups(
+        frame,
+        group=["dialect_group", "speaker_gender"],
+        gold="gold_toxic",
+        flagged="flagged",
+        reference="sae×f",
+        metrics=["false_positive_rate"],
+        min_negatives=5,
+    )
+    assert table["group"].tolist() == ["aae×f", "aae×m", "aae×nb", "sae×m", "sae×nb"]
+    small = dict(zip(table["group"], table["small_group"], strict=True))
+    assert small == {
+        "aae×f": False,
+        "aae×m": False,
+        "aae×nb": True,
+        "sae×m": True,
+        "sae×nb": True,
+    }
+    aae_f = table[table["group"] == "aae×f"].iloc[0]
+    assert (aae_f["count"], aae_f["n"], aae_f["count_reference"], aae_f["n_reference"]) == (
+        3,
+        7,
+        1,
+        7,
+    )
+    assert aae_f["p_value"] == pytest.approx(stats.fisher_exact([[3, 4], [1, 6]]).pvalue)

@@ -95,6 +95,16 @@ COMPARISON_COLUMNS = (
     "ci_high",
     "interval_method",
     "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "ratio_interval_method",
+    "odds_ratio",
+    "odds_ratio_ci_low",
+    "odds_ratio_ci_high",
+    "odds_ratio_method",
+    "four_fifths_ratio",
+    "four_fifths_violated",
+    "four_fifths_note",
     "n",
     "n_reference",
     "count",
@@ -105,6 +115,9 @@ COMPARISON_COLUMNS = (
     "p_adjusted",
     "correction",
     "significant",
+    "p_adjusted_bh",
+    "significant_bh",
+    "family",
     "alpha",
     "undefined_reason",
     "ratio_undefined_reason",
@@ -505,6 +518,12 @@ def group_metrics(
 
     Notes
     -----
+    Intersectional cells (``group`` naming two columns, such as dialect × speaker gender) are
+    often tiny. Every cell is listed, none is dropped; cells with fewer than ``min_negatives``
+    gold non-harmful messages are marked ``small_group``, and :func:`headline` leaves them out
+    of the worst group and the gap and lists them in ``groups_left_out``. Use
+    ``interval="clopper_pearson"`` for such cells: its interval never collapses to a point.
+
     The false positive rate among gold non-harmful messages is the quantity behind the dialect
     bias found by Sap et al. (2019); its equality across groups is one half of equalized odds
     (Hardt et al., 2016). The Wilson (1927) interval keeps good coverage at small n; the
@@ -620,6 +639,54 @@ def _two_by_two_test(
     return "chi2_pearson", float(statistic), float(p_value), None
 
 
+FOUR_FIFTHS_THRESHOLD = 0.8
+"""Adverse impact threshold of the four-fifths rule (EEOC Uniform Guidelines, 29 CFR 1607.4D)."""
+
+_FOUR_FIFTHS_NOTES = {
+    "flag_rate": "computed on the favourable outcome (not flagged)",
+    "false_positive_rate": (
+        "computed on the favourable outcome (not flagged), among gold non-harmful messages"
+    ),
+}
+
+_EMPTY_EFFECT_SIZES: dict[str, Any] = {
+    "ratio_ci_low": math.nan,
+    "ratio_ci_high": math.nan,
+    "ratio_interval_method": None,
+    "odds_ratio": math.nan,
+    "odds_ratio_ci_low": math.nan,
+    "odds_ratio_ci_high": math.nan,
+    "odds_ratio_method": None,
+    "four_fifths_ratio": math.nan,
+    "four_fifths_violated": pd.NA,
+    "four_fifths_note": None,
+}
+
+
+def _katz_interval(
+    count: int, n: int, count_ref: int, n_ref: int, *, alpha: float
+) -> tuple[float, float]:
+    """Katz log interval of a ratio of two proportions; both counts must be positive."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    log_ratio = math.log((count / n) / (count_ref / n_ref))
+    se = math.sqrt(1 / count - 1 / n + 1 / count_ref - 1 / n_ref)
+    return math.exp(log_ratio - z * se), math.exp(log_ratio + z * se)
+
+
+def _woolf_odds_ratio(table: np.ndarray, *, alpha: float) -> tuple[float, float, float, str]:
+    """Odds ratio and Woolf logit interval; +0.5 per cell (Haldane-Anscombe) only on a zero."""
+    cells = table.astype(float)
+    method = "woolf_logit"
+    if (cells == 0).any():
+        cells = cells + 0.5
+        method = "woolf_logit_haldane_anscombe"
+    (a, b), (c, d) = cells
+    log_odds = math.log(a * d / (b * c))
+    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    z = stats.norm.ppf(1 - alpha / 2)
+    return math.exp(log_odds), math.exp(log_odds - z * se), math.exp(log_odds + z * se), method
+
+
 def _rate_comparison(
     metric: str,
     counts: _Counts,
@@ -638,6 +705,8 @@ def _rate_comparison(
         "ci_high": math.nan,
         "interval_method": "newcombe",
         "ratio": math.nan,
+        **_EMPTY_EFFECT_SIZES,
+        "ratio_interval_method": "katz_log",
         "n": n,
         "n_reference": n_ref,
         "count": count,
@@ -660,10 +729,28 @@ def _rate_comparison(
     row["ci_low"], row["ci_high"] = float(low), float(high)
     if row["reference_estimate"] > 0:
         row["ratio"] = row["estimate"] / row["reference_estimate"]
+        if count > 0:
+            row["ratio_ci_low"], row["ratio_ci_high"] = _katz_interval(
+                count, n, count_ref, n_ref, alpha=alpha
+            )
+        else:
+            row["ratio_undefined_reason"] = "zero_count"
     else:
         row["ratio_undefined_reason"] = "zero_denominator"
 
     table = np.array([[count, n - count], [count_ref, n_ref - count_ref]])
+    (
+        row["odds_ratio"],
+        row["odds_ratio_ci_low"],
+        row["odds_ratio_ci_high"],
+        row["odds_ratio_method"],
+    ) = _woolf_odds_ratio(table, alpha=alpha)
+    if metric in _FOUR_FIFTHS_NOTES:
+        row["four_fifths_note"] = _FOUR_FIFTHS_NOTES[metric]
+        favourable_reference = 1.0 - row["reference_estimate"]
+        if favourable_reference > 0:
+            row["four_fifths_ratio"] = (1.0 - row["estimate"]) / favourable_reference
+            row["four_fifths_violated"] = bool(row["four_fifths_ratio"] < FOUR_FIFTHS_THRESHOLD)
     method, statistic, p_value, test_reason = _two_by_two_test(table, test=test)
     row["method"], row["statistic"], row["p_value"] = method, statistic, p_value
     if test_reason is not None and row["undefined_reason"] is None:
@@ -682,6 +769,7 @@ def _mean_comparison(
         "ci_high": math.nan,
         "interval_method": "welch_t",
         "ratio": math.nan,
+        **_EMPTY_EFFECT_SIZES,
         "n": int(scores.size),
         "n_reference": int(scores_ref.size),
         "count": pd.NA,
@@ -710,6 +798,29 @@ def _mean_comparison(
     return row
 
 
+_ADJUSTMENT_COLUMNS = (
+    "p_adjusted",
+    "correction",
+    "significant",
+    "p_adjusted_bh",
+    "significant_bh",
+    "family",
+    "alpha",
+)
+
+
+def _family_labels(
+    metrics: pd.Series, family: Literal["all", "per_metric"] | Sequence[str]
+) -> pd.Series:
+    """Name of the multiple-testing family of each comparison."""
+    if isinstance(family, str):
+        if family == "all":
+            return pd.Series(["all"] * len(metrics), index=metrics.index, dtype=object)
+        return metrics.astype(object)
+    primary = set(family)
+    return metrics.map(lambda m: "primary" if m in primary else "secondary").astype(object)
+
+
 def compare_groups(
     frame: pd.DataFrame,
     *,
@@ -724,45 +835,68 @@ def compare_groups(
     min_negatives: int = 30,
     missing_group: Literal["error", "keep", "drop"] = "error",
     threshold: float | None = None,
+    family: Literal["all", "per_metric"] | Sequence[str] = "all",
 ) -> pd.DataFrame:
-    """Compare every group with a reference group: differences, ratios and adjusted tests.
+    """Compare every group with a reference group: effect sizes with intervals, adjusted tests.
 
     Parameters
     ----------
     frame, group, gold, flagged, score, min_negatives, missing_group, threshold
-        As in :func:`group_metrics`.
+        As in :func:`group_metrics`. ``group`` may name two columns for intersectional cells;
+        ``reference`` is then a cell such as ``"sae×f"``.
     reference
         The reference group, for example ``"sae"``.
     alpha
-        Confidence ``1 - alpha`` of every interval and significance level of every verdict,
-        after the Holm correction.
+        Confidence ``1 - alpha`` of every interval (difference, ratio, odds ratio) and
+        significance level of every verdict, after the multiple-testing correction.
     test
         Test of a rate difference on its 2x2 table (group/reference by count/rest).
         ``"auto"`` uses Fisher's exact test when any expected count is below 5 (Cochran, 1954)
         and Pearson's chi-square test without continuity correction otherwise.
     metrics
-        Metrics to compare, the family the Holm correction runs over. Default: every rate
-        metric (false positive rate, false negative rate, flag rate, precision) and, when
-        ``score`` is given, the mean score.
+        Metrics to compare. Default: every rate metric (false positive rate, false negative
+        rate, flag rate, precision) and, when ``score`` is given, the mean score.
+    family
+        Which comparisons form one multiple-testing family, for both corrections: ``"all"``
+        (default, every comparison in the table), ``"per_metric"`` (each metric's comparisons
+        across groups), or a list of metrics that form the ``"primary"`` family (for example
+        ``["false_positive_rate", "false_negative_rate"]`` for equalized odds), the other
+        metrics forming a ``"secondary"`` family of their own.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (non-reference group, metric). Columns: ``group``, ``reference``,
-        ``metric``, ``estimate``, ``reference_estimate``, ``difference`` (group minus
-        reference), ``ci_low``/``ci_high`` (Newcombe hybrid score interval for rates, Welch
-        interval for the mean score; named in ``interval_method``), ``ratio`` (group over
-        reference), ``n``, ``n_reference`` (denominators), ``count``, ``count_reference``
-        (numerators), ``method`` (``"fisher_exact"``, ``"chi2_pearson"`` or ``"welch_t"``),
-        ``statistic`` (the sample odds ratio for Fisher's test, else chi-square or t),
-        ``p_value``, ``p_adjusted`` (Holm over every defined p-value in the table),
-        ``correction`` (``"holm"``), ``significant`` (``p_adjusted < alpha``; missing
-        when no test was possible), ``alpha`` and ``undefined_reason`` (``None``, the group's
-        reason such as ``"no_positives"``, ``"reference_"`` and the reference group's reason,
-        ``"zero_expected_count"``, ``"too_few_scores"`` or ``"zero_variance"``: why the
-        difference or the test is undefined), ``ratio_undefined_reason`` (why the ratio is:
-        ``"zero_denominator"``, or the reason above) and ``small_group`` (the group or the
-        reference has fewer than ``min_negatives`` gold non-harmful messages).
+        One row per (non-reference group, metric), columns in :data:`COMPARISON_COLUMNS`:
+
+        - ``group``, ``reference``, ``metric``, ``estimate``, ``reference_estimate``;
+        - ``difference`` (group minus reference) with ``ci_low``/``ci_high``: the Newcombe
+          hybrid score interval for rates, the Welch interval for the mean score, named in
+          ``interval_method``;
+        - ``ratio`` (group over reference) with ``ratio_ci_low``/``ratio_ci_high``, the Katz log
+          interval (``ratio_interval_method="katz_log"``), undefined when either count is 0;
+        - ``odds_ratio`` of the 2x2 table with ``odds_ratio_ci_low``/``odds_ratio_ci_high``,
+          the Woolf logit interval; ``odds_ratio_method`` is ``"woolf_logit"``, or
+          ``"woolf_logit_haldane_anscombe"`` when a cell is 0 and 0.5 was added to every cell
+          (estimate and interval);
+        - ``four_fifths_ratio``, ``four_fifths_violated`` and ``four_fifths_note``: the
+          four-fifths (80 %) rule of adverse impact, computed on the favourable outcome, not
+          being flagged: ``(1 - rate) / (1 - reference rate)``, violated below 0.8. Only for
+          the flag rate (all messages) and the false positive rate (gold non-harmful
+          messages); missing for the other metrics and when the reference is always flagged;
+        - ``n``, ``n_reference`` (denominators), ``count``, ``count_reference`` (numerators);
+        - ``method`` (``"fisher_exact"``, ``"chi2_pearson"`` or ``"welch_t"``), ``statistic``
+          (the sample odds ratio for Fisher's test, else chi-square or t), ``p_value``;
+        - ``p_adjusted`` (Holm), ``correction`` (``"holm"``), ``significant``
+          (``p_adjusted < alpha``), ``p_adjusted_bh`` (Benjamini-Hochberg false discovery
+          rate), ``significant_bh`` (``p_adjusted_bh < alpha``), ``family`` (the family both
+          corrections ran over); the verdicts are missing when no test was possible;
+        - ``alpha``; ``undefined_reason`` (``None``, the group's reason such as
+          ``"no_positives"``, ``"reference_"`` and the reference group's reason,
+          ``"zero_expected_count"``, ``"too_few_scores"`` or ``"zero_variance"``: why the
+          difference or the test is undefined); ``ratio_undefined_reason`` (why the ratio or
+          its interval is: ``"zero_denominator"``, ``"zero_count"``, or the reason above);
+          ``small_group`` (the group or the reference has fewer than ``min_negatives`` gold
+          non-harmful messages).
 
     Raises
     ------
@@ -773,6 +907,16 @@ def compare_groups(
     -----
     fairaudit.exceptions.DegenerateDataWarning
         When no message, or every message, is flagged.
+
+    Notes
+    -----
+    Holm's procedure controls the family-wise error rate under any dependence between the
+    tests (the false positive rate and the flag rate share messages); Benjamini-Hochberg
+    controls the false discovery rate under independence or positive dependence and is given
+    for screening many cells. The four-fifths rule is stated for selection rates of a
+    favourable outcome; here that outcome is not being flagged, so the ratio compares the
+    shares not flagged. Applied to the flag rate itself it would read a group flagged less
+    often as the disadvantaged one.
 
     References
     ----------
@@ -790,6 +934,19 @@ def compare_groups(
     .. [6] Welch, B. L. (1947). The generalization of "Student's" problem when several
        different population variances are involved. Biometrika 34(1-2), 28-35.
        doi:10.1093/biomet/34.1-2.28
+    .. [7] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate: a
+       practical and powerful approach to multiple testing. JRSS B 57(1), 289-300.
+       doi:10.1111/j.2517-6161.1995.tb02031.x
+    .. [8] Katz, D., Baptista, J., Azen, S. P. and Pike, M. C. (1978). Obtaining confidence
+       intervals for the risk ratio in cohort studies. Biometrics 34(3), 469-474.
+       doi:10.2307/2530610
+    .. [9] Woolf, B. (1955). On estimating the relation between blood group and disease.
+       Annals of Human Genetics 19(4), 251-253. doi:10.1111/j.1469-1809.1955.tb01348.x
+    .. [10] Haldane, J. B. S. (1956). The estimation and significance of the logarithm of a
+       ratio of frequencies. Annals of Human Genetics 20(4), 309-311.
+       doi:10.1111/j.1469-1809.1956.tb01376.x
+    .. [11] Equal Employment Opportunity Commission et al. (1978). Uniform Guidelines on
+       Employee Selection Procedures, 29 CFR 1607.4(D) (the four-fifths rule).
     """
     _check_alpha(alpha)
     if test not in ("auto", "fisher", "chi2"):
@@ -799,6 +956,16 @@ def compare_groups(
     unknown = [m for m in chosen if m not in allowed]
     if unknown:
         raise ValueError(f"cannot compare {_format_values(unknown)}; choose from {allowed}")
+    if not isinstance(family, str):
+        outside = [m for m in family if m not in chosen]
+        if outside:
+            raise ValueError(
+                f"family metric(s) {_format_values(outside)} are not compared; compared: {chosen}"
+            )
+    elif family not in ("all", "per_metric"):
+        raise ValueError(
+            f"family must be 'all', 'per_metric' or a list of metrics, not {family!r}"
+        )
 
     prepared = _prepare(
         frame,
@@ -847,11 +1014,7 @@ def compare_groups(
 
     result = pd.DataFrame(
         rows,
-        columns=[
-            c
-            for c in COMPARISON_COLUMNS
-            if c not in ("p_adjusted", "correction", "significant", "alpha")
-        ],
+        columns=[c for c in COMPARISON_COLUMNS if c not in _ADJUSTMENT_COLUMNS],
     )
     for column in (
         "estimate",
@@ -860,23 +1023,44 @@ def compare_groups(
         "ci_low",
         "ci_high",
         "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+        "odds_ratio",
+        "odds_ratio_ci_low",
+        "odds_ratio_ci_high",
+        "four_fifths_ratio",
         "statistic",
         "p_value",
     ):
         result[column] = result[column].astype(float)
+    for column in ("ratio_interval_method", "odds_ratio_method", "four_fifths_note"):
+        result[column] = pd.Series([row[column] for row in rows], dtype=object)
+    result["four_fifths_violated"] = pd.array(
+        [row["four_fifths_violated"] for row in rows], dtype="boolean"
+    )
 
-    # Holm over the defined p-values only: an undefined comparison is not a hypothesis tested.
+    # Holm and Benjamini-Hochberg within each family, over the defined p-values only: an
+    # undefined comparison is not a hypothesis tested.
+    result["family"] = _family_labels(result["metric"], family)
     adjusted = np.full(len(result), np.nan)
+    adjusted_bh = np.full(len(result), np.nan)
     significant = pd.array([pd.NA] * len(result), dtype="boolean")
+    significant_bh = pd.array([pd.NA] * len(result), dtype="boolean")
     defined = result["p_value"].notna().to_numpy()
-    if defined.any():
-        reject, p_adjusted, _, _ = multipletests(
-            result.loc[defined, "p_value"].to_numpy(), alpha=alpha, method="holm"
-        )
-        adjusted[defined] = p_adjusted
-        significant[defined] = p_adjusted < alpha
+    for label in result["family"].unique():
+        members = defined & (result["family"] == label).to_numpy()
+        if not members.any():
+            continue
+        p_values = result.loc[members, "p_value"].to_numpy()
+        _, p_holm, _, _ = multipletests(p_values, alpha=alpha, method="holm")
+        _, p_bh, _, _ = multipletests(p_values, alpha=alpha, method="fdr_bh")
+        adjusted[members], adjusted_bh[members] = p_holm, p_bh
+        significant[members] = p_holm < alpha
+        significant_bh[members] = p_bh < alpha
     result["p_adjusted"] = adjusted
     result["correction"] = "holm"
+    result["p_adjusted_bh"] = adjusted_bh
+    result["significant_bh"] = significant_bh
     result["undefined_reason"] = _reasons(rows)
     result["ratio_undefined_reason"] = pd.Series(
         [row["ratio_undefined_reason"] for row in rows], dtype=object
@@ -889,11 +1073,13 @@ def compare_groups(
     result["count_reference"] = result["count_reference"].astype("Int64")
     result["small_group"] = result["small_group"].astype(bool)
     logger.info(
-        "compared %d group(s) with %r on %d metric(s), %d test(s), Holm at alpha %g",
+        "compared %d group(s) with %r on %d metric(s), %d test(s) in %d family(ies), Holm and "
+        "Benjamini-Hochberg at alpha %g",
         len(prepared.groups) - 1,
         reference,
         len(chosen),
         int(defined.sum()),
+        result["family"].nunique(),
         alpha,
     )
     return result[list(COMPARISON_COLUMNS)]
