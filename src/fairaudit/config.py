@@ -24,6 +24,7 @@ from pydantic import (
 from fairaudit.exceptions import ConfigError
 
 __all__ = [
+    "AbTestConfig",
     "AuditConfig",
     "AuditSubsetConfig",
     "ColumnMapping",
@@ -284,11 +285,47 @@ class AuditConfig(_Strict):
     min_negatives: int = Field(default=30, ge=1)
     interval: Literal["wilson", "clopper_pearson"] = "wilson"
     test: Literal["auto", "fisher", "chi2"] = "auto"
+    family: Literal["all", "per_metric"] = Field(
+        default="all", description="which comparisons of a model share one Holm/BH correction"
+    )
+    lexicons: str | None = Field(
+        default="{data_dir}/lexicons",
+        description="folder of the profanity / identity lexicons used as regression controls; "
+        "null to fit without lexical controls",
+    )
+    power: float = Field(default=0.8, gt=0, lt=1)
+    max_detectable_difference: float = Field(
+        default=0.1, gt=0, lt=1, description="a comparison that cannot detect this is low-power"
+    )
+    bootstrap: int = Field(default=1000, ge=0, description="bootstrap resamples; 0 to skip")
+    calibration_bins: int = Field(default=10, ge=2)
 
 
 class WeightsConfig(_Strict):
-    scheme: Literal["kamiran_calders"] = "kamiran_calders"
+    scheme: Literal["kamiran_calders", "group_balance", "error_targeted"] = "kamiran_calders"
     normalize: bool = True
+    max_weight: float | None = Field(default=None, gt=0)
+    strength: float = Field(default=1.0, ge=0, description="error_targeted: extra weight")
+    target_group: str = "aae"
+    flags_from: str | None = Field(
+        default=None, description="error_targeted: the model whose flags are targeted"
+    )
+    ess_warn_below: float = Field(default=0.5, gt=0, le=1)
+
+
+class AbTestConfig(_Strict):
+    """The demo's reference fine-tune: TF-IDF + logistic regression on the Davidson training
+    split, model A unweighted and one model B per weighting scheme, compared on held-out items.
+    """
+
+    enabled: bool = False
+    schemes: tuple[Literal["kamiran_calders", "group_balance", "error_targeted"], ...] = (
+        "kamiran_calders",
+        "error_targeted",
+    )
+    strength: float = Field(default=4.0, ge=0)
+    n_boot: int = Field(default=1000, ge=100)
+    margin: float = Field(default=0.01, gt=0, lt=1)
 
 
 class RunConfig(_Strict):
@@ -300,6 +337,7 @@ class RunConfig(_Strict):
     models: Annotated[tuple[ModelConfig, ...], Field(min_length=1)]
     audit: AuditConfig = AuditConfig()
     weights: WeightsConfig = WeightsConfig()
+    ab_test: AbTestConfig = AbTestConfig()
 
     @field_validator("models")
     @classmethod

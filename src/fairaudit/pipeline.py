@@ -15,15 +15,27 @@ from typing import Any
 import pandas as pd
 
 from fairaudit import __version__
+from fairaudit.abtest import AbDemoResult, run_ab_demo
+from fairaudit.bias_auc import bias_aucs, calibration_by_group, compare_bias_aucs, threshold_sweep
 from fairaudit.config import RunConfig, load_config
 from fairaudit.corpus import audit_subset_mask, read_corpus
 from fairaudit.counterfactual import counterfactual_report
 from fairaudit.dialect import annotate_dialect, describe_rule
 from fairaudit.disparity import compare_groups, group_metrics, headline
-from fairaudit.exceptions import ConfigError, ExcludedRowsWarning, FairauditWarning, InputError
+from fairaudit.exceptions import (
+    ConfigError,
+    DegenerateDataWarning,
+    ExcludedRowsWarning,
+    FairauditError,
+    FairauditWarning,
+    InputError,
+)
 from fairaudit.label_bias import label_bias_table
+from fairaudit.lexical import count_terms, load_lexicons
 from fairaudit.paired import paired_comparison
-from fairaudit.reweighting import kamiran_calders
+from fairaudit.power import power_table
+from fairaudit.regression import cmh_test, flag_regression
+from fairaudit.reweighting import WeightingResult, compute_weights
 from fairaudit.runfolder import (
     atomic_run_folder,
     file_sha256,
@@ -187,34 +199,148 @@ def _plain_cells(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _audit_frame(
-    config: RunConfig, joined: pd.DataFrame, *, group_column: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Group metrics and comparisons for one model, on the audited rows."""
-    frame = joined.loc[joined["in_audit"], [group_column, "gold_toxic", "flagged", "score"]]
-    metrics = group_metrics(
+    config: RunConfig,
+    joined: pd.DataFrame,
+    *,
+    group_column: str,
+    lexical: pd.DataFrame | None,
+    cluster: str | None,
+) -> dict[str, pd.DataFrame]:
+    """Every per-model statistic on the audited rows, as named tidy tables.
+
+    ``group_metrics`` and ``comparisons`` (rates, tests, effect sizes, Holm and BH),
+    ``bias_auc`` and ``bias_auc_comparisons`` (Borkan et al. AUCs with DeLong intervals and
+    tests), ``cmh`` (stratified by gold label), ``regression`` (flag on group and gold label,
+    with and without lexical controls, cluster-robust where clusters exist, Firth under
+    separation), ``power`` (minimum detectable differences), ``threshold_sweep`` and
+    ``calibration`` / ``calibration_summary``.
+    """
+    audit = config.audit
+    columns = [group_column, "gold_toxic", "flagged", "score"]
+    if cluster is not None:
+        columns.append(cluster)
+    frame = joined.loc[joined["in_audit"], columns].copy()
+    frame["gold_toxic"] = frame["gold_toxic"].astype(bool)
+    common = {"group": group_column, "gold": "gold_toxic", "flagged": "flagged"}
+    missing = config.dialect.missing_group
+    tables: dict[str, pd.DataFrame] = {}
+    tables["group_metrics"] = group_metrics(
         frame,
-        group=group_column,
-        gold="gold_toxic",
-        flagged="flagged",
+        **common,
         score="score",
-        alpha=config.audit.alpha,
-        min_negatives=config.audit.min_negatives,
-        interval=config.audit.interval,
-        missing_group=config.dialect.missing_group,
+        alpha=audit.alpha,
+        min_negatives=audit.min_negatives,
+        interval=audit.interval,
+        missing_group=missing,
     )
-    comparisons = compare_groups(
+    tables["comparisons"] = compare_groups(
         frame,
-        group=group_column,
-        gold="gold_toxic",
-        flagged="flagged",
+        **common,
         score="score",
-        reference=config.audit.reference_group,
-        alpha=config.audit.alpha,
-        test=config.audit.test,
-        missing_group=config.dialect.missing_group,
-        min_negatives=config.audit.min_negatives,
+        reference=audit.reference_group,
+        alpha=audit.alpha,
+        test=audit.test,
+        missing_group=missing,
+        min_negatives=audit.min_negatives,
+        family=audit.family,
     )
-    return metrics, comparisons
+    tables["power"] = power_table(
+        tables["comparisons"],
+        alpha=audit.alpha,
+        power=audit.power,
+        max_mdd=audit.max_detectable_difference,
+    )
+    tables["cmh"] = cmh_test(
+        frame, **common, reference=audit.reference_group, alpha=audit.alpha, missing_group=missing
+    )
+    regression_frame = frame if lexical is None else frame.join(lexical)
+    try:
+        tables["regression"] = flag_regression(
+            regression_frame,
+            **common,
+            reference=audit.reference_group,
+            controls=() if lexical is None else tuple(lexical.columns),
+            cluster=cluster,
+            alpha=audit.alpha,
+            missing_group=missing,
+        ).rename(columns={"model": "specification"})  # "model" names the audited model here
+    except FairauditError as error:
+        # A design the data cannot support (collinear on a tiny corpus) is a caveat of this
+        # one analysis, not a reason to lose the audit.
+        warnings.warn(
+            f"logistic regression not fitted: {error}", DegenerateDataWarning, stacklevel=2
+        )
+        tables["regression"] = pd.DataFrame({"undefined_reason": [str(error)]})
+    # The threshold-free and threshold-sweep statistics need a group for every row.
+    grouped = frame[frame[group_column].notna()]
+    score_common = {"group": group_column, "gold": "gold_toxic", "score": "score"}
+    tables["bias_auc"] = bias_aucs(
+        grouped, **score_common, alpha=audit.alpha, min_negatives=audit.min_negatives
+    )
+    tables["bias_auc_comparisons"] = compare_bias_aucs(
+        grouped,
+        **score_common,
+        reference=audit.reference_group,
+        alpha=audit.alpha,
+        min_negatives=audit.min_negatives,
+    )
+    tables["threshold_sweep"] = threshold_sweep(grouped, **score_common, alpha=audit.alpha)
+    calibration = calibration_by_group(
+        grouped, **score_common, bins=audit.calibration_bins, alpha=audit.alpha
+    )
+    tables["calibration"] = calibration.bins
+    tables["calibration_summary"] = calibration.summary
+    return tables
+
+
+def _weights(config: RunConfig, utterances: pd.DataFrame, scores: pd.DataFrame) -> WeightingResult:
+    """Sample weights over every corpus row that has a group and a gold label."""
+    settings = config.weights
+    flagged = None
+    if settings.scheme == "error_targeted":
+        if config.corpus.audit_subset is not None:
+            raise ConfigError(
+                "weights.scheme error_targeted needs the model's flags on the rows it weights, "
+                "but only the audit subset is scored; use `fairaudit weights` on a training "
+                "corpus, or the ab_test, which uses cross-validated flags"
+            )
+        model = settings.flags_from or config.models[0].name
+        chosen = scores[scores["model"] == model].set_index("id")["flagged"]
+        flagged = chosen.reindex(utterances.index)
+    return compute_weights(
+        utterances["dialect_group"],
+        utterances["gold_toxic"],
+        scheme=settings.scheme,
+        flagged=flagged,
+        target_group=settings.target_group,
+        strength=settings.strength,
+        max_weight=settings.max_weight,
+        normalize=settings.normalize,
+        seed=config.seed,
+        ess_warn_below=settings.ess_warn_below,
+    )
+
+
+def _ab_test(config: RunConfig, corpus_path: Path, utterances: pd.DataFrame) -> AbDemoResult:
+    """The demo's reference fine-tune, model A against each weighted model B."""
+    subset = config.corpus.audit_subset
+    if subset is None:
+        raise ConfigError("ab_test needs corpus.audit_subset: its test part is the held-out set")
+    settings = config.ab_test
+    return run_ab_demo(
+        corpus_path,
+        utterances[["dialect_group"]].reset_index(),
+        seed=config.seed,
+        schemes=settings.schemes,
+        target_group=config.weights.target_group,
+        reference_group=config.audit.reference_group,
+        strength=settings.strength,
+        alpha=config.audit.alpha,
+        n_boot=settings.n_boot,
+        margin=settings.margin,
+        test_size=subset.test_size,
+        split_random_state=subset.random_state,
+    )
 
 
 def _check_groups(config: RunConfig, groups: pd.Series, *, file: Path) -> None:
@@ -377,8 +503,18 @@ def run(
         timings.update({f"scoring_{k}": v for k, v in scoring.seconds.items()})
 
         clock = time.perf_counter()
-        all_metrics, all_comparisons, join_reports, headlines = [], [], {}, {}
+        join_reports: dict[str, Any] = {}
+        headlines: dict[str, Any] = {}
+        per_model: dict[str, list[pd.DataFrame]] = {}
         joined_by_model: dict[str, pd.DataFrame] = {}
+        lexical = None
+        if config.audit.lexicons:
+            lexicons = load_lexicons(config.resolve(config.audit.lexicons, base=base))
+            lexical = count_terms(corpus.loc[in_audit, "text"], lexicons)
+            lexical.columns = [f"{c}_terms" for c in lexical.columns]
+        cluster = next(
+            (c for c in ("conversation_id", "speaker") if c in utterances.columns), None
+        )
         for model in config.models:
             if model.name in scoring.skipped:
                 continue
@@ -386,25 +522,31 @@ def run(
                 utterances[in_audit], scoring.scores, model=model.name, group_column=group_column
             )
             joined_by_model[model.name] = joined
-            metrics, comparisons = _audit_frame(config, joined, group_column=group_column)
-            metrics.insert(0, "model", model.name)
-            comparisons.insert(0, "model", model.name)
-            all_metrics.append(metrics)
-            all_comparisons.append(comparisons)
-            headlines[model.name] = headline(metrics)
-        metrics_table = pd.concat(all_metrics, ignore_index=True)
-        comparisons_table = pd.concat(all_comparisons, ignore_index=True)
+            tables = _audit_frame(
+                config, joined, group_column=group_column, lexical=lexical, cluster=cluster
+            )
+            for name, table in tables.items():
+                table.insert(0, "model", model.name)
+                per_model.setdefault(name, []).append(table)
+            headlines[model.name] = headline(tables["group_metrics"])
+        audit_tables = {
+            name: pd.concat(parts, ignore_index=True) for name, parts in per_model.items()
+        }
+        metrics_table = audit_tables.pop("group_metrics")
+        comparisons_table = audit_tables.pop("comparisons")
         further = _further_analyses(config, utterances, joined_by_model)
         timings["audit"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        weights = kamiran_calders(
-            utterances[group_column],
-            utterances["gold_toxic"],
-            normalize=config.weights.normalize,
-            seed=config.seed,
-        )
+        weighting = _weights(config, utterances, scoring.scores)
+        weights = weighting.weights
         timings["weights"] = time.perf_counter() - clock
+
+        ab_result = None
+        if config.ab_test.enabled:
+            clock = time.perf_counter()
+            ab_result = _ab_test(config, corpus_path, utterances)
+            timings["ab_test"] = time.perf_counter() - clock
 
         utterances_out = utterances.reset_index()
         utterances_out["id"] = utterances_out["id"].astype(str)
@@ -415,8 +557,12 @@ def run(
         write_table(metrics_table, staging, "group_metrics", csv=True)
         write_table(comparisons_table, staging, "comparisons", csv=True)
         write_table(weights, staging, "weights", csv=True)
-        for name, table in further.items():
+        for name, table in {**audit_tables, **further}.items():
             write_table(_plain_cells(table), staging, name, csv=True)
+        write_table(weighting.effective_sample_size, staging, "weights_effective_sample_size")
+        if ab_result is not None:
+            write_table(_plain_cells(ab_result.table), staging, "ab_comparison", csv=True)
+            write_table(_plain_cells(ab_result.summary), staging, "ab_summary", csv=True)
 
         for warning in caught:
             if issubclass(warning.category, FairauditWarning):
@@ -515,6 +661,17 @@ def run(
                 "normalize": config.weights.normalize,
                 "rows_weighted": int(len(weights)),
                 "rows": "every corpus row with a group and a gold label",
+                "parameters": weighting.parameters,
+                "seeds": weighting.seeds,
+            },
+            "ab_test": None
+            if ab_result is None
+            else {
+                "verdicts": ab_result.verdicts,
+                "split": ab_result.split,
+                "seeds": ab_result.seeds,
+                "note": "reference fine-tune (TF-IDF + logistic regression): model A "
+                "unweighted, one model B per scheme, compared on the held-out rows",
             },
             "headline": headlines,
             "warnings": caveats,
