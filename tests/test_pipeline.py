@@ -264,3 +264,67 @@ audit: {{min_negatives: 1}}
     ]
     # 38 labelled rows; gold 0 on even i: 20 even ids in 0..39, none of them excluded (3, 7 odd).
     assert int(overall["n"].iloc[0]) == 20
+
+
+def test_compare_two_models_on_the_same_items(demo_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(demo_run),
+            str(demo_run),
+            "--model-a",
+            "hatesonar",
+            "--model-b",
+            "profanity_check",
+            "--out",
+            str(out),
+            "--n-boot",
+            "200",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out / "ab_comparison.parquet")
+    required = {
+        "group",
+        "metric",
+        "estimate_a",
+        "estimate_b",
+        "change",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_adjusted",
+        "method",
+    }
+    assert required <= set(table.columns)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_shared"] == 7_435 and manifest["verdict"]
+    # FPR of each model on AAE gold negatives, by hand from the run's own tables.
+    scores = pd.read_parquet(demo_run / "scores.parquet")
+    utterances = pd.read_parquet(demo_run / "utterances.parquet").set_index("id")
+    negatives = utterances[utterances["in_audit"] & ~utterances["gold_toxic"].astype(bool)]
+    aae = negatives.index[negatives["dialect_group"] == "aae"]
+    row = table[(table["group"] == "aae") & (table["metric"] == "false_positive_rate")].iloc[0]
+    for model, column in (("hatesonar", "estimate_a"), ("profanity_check", "estimate_b")):
+        flags = scores[scores["model"] == model].set_index("id")["flagged"]
+        assert row[column] == pytest.approx(flags.loc[aae].mean())
+
+
+def test_weights_for_a_training_corpus(demo_run: Path, davidson_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "weights"
+    result = runner.invoke(
+        app, ["weights", str(davidson_csv), "--from", str(demo_run), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    weights = pd.read_parquet(out / "weights.parquet")
+    assert len(weights) == 24_783 and np.isclose(weights["sample_weight"].mean(), 1.0)
+    again = pd.read_csv(out / "weights.csv", dtype={"id": str})
+    assert again["id"].tolist() == weights["id"].tolist()
+    label = weights["label"].astype(float)
+    overall = np.average(label, weights=weights["sample_weight"])
+    for _, cell in weights.assign(label=label).groupby("group"):
+        assert np.average(cell["label"], weights=cell["sample_weight"]) == pytest.approx(overall)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["source"]["audit_run"]["run_name"] == "davidson-2017-demo"

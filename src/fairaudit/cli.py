@@ -151,6 +151,167 @@ def report(
     typer.echo(str(path))
 
 
+def _model_frame(run_dir: Path, model: str | None) -> tuple[Any, str, dict[str, Any]]:
+    """One model's audited items of a run folder: id, group, gold, score, flagged."""
+    from fairaudit.exceptions import InputError
+    from fairaudit.runfolder import read_manifest, read_table
+
+    manifest = read_manifest(run_dir)
+    names = [m["name"] for m in manifest["models"] if not m.get("skipped")]
+    chosen = model or names[0]
+    if chosen not in names:
+        raise InputError(f"model {chosen!r} is not in this run; models: {names}", file=run_dir)
+    scores = read_table(run_dir, "scores")
+    scores = scores[scores["model"] == chosen][["id", "score", "flagged"]]
+    utterances = read_table(run_dir, "utterances")
+    items = utterances[["id", "dialect_group", "gold_toxic"]]
+    frame = scores.merge(items, on="id", how="inner")
+    frame = frame[frame["gold_toxic"].notna() & frame["dialect_group"].notna()]
+    frame["gold_toxic"] = frame["gold_toxic"].astype(bool)
+    return frame, chosen, manifest
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run folder of model A (before).")],
+    run_b: Annotated[Path, typer.Argument(help="Run folder of model B (after).")],
+    out: Annotated[Path, typer.Option(help="Folder to write ab_comparison.parquet into.")],
+    model_a: Annotated[str | None, typer.Option(help="Model in run A (default: first).")] = None,
+    model_b: Annotated[str | None, typer.Option(help="Model in run B (default: first).")] = None,
+    n_boot: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 2000,
+    margin: Annotated[float, typer.Option(help="Non-inferiority margin (AUC, F1).")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier comparison.")] = False,
+) -> None:
+    """Paired A/B comparison of two audits on the same items (shared items only, counted)."""
+    _setup_logging(False)
+    from fairaudit.abtest import ab_verdict, paired_ab_comparison
+    from fairaudit.runfolder import atomic_run_folder, write_json, write_table
+
+    def action() -> str:
+        frame_a, name_a, manifest_a = _model_frame(run_a, model_a)
+        frame_b, name_b, _ = _model_frame(run_b, model_b)
+        alpha = manifest_a.get("alpha", 0.05)
+        reference = manifest_a.get("reference_group", "sae")
+        table = paired_ab_comparison(
+            frame_a,
+            frame_b,
+            group="dialect_group",
+            gold="gold_toxic",
+            alpha=alpha,
+            n_boot=n_boot,
+            seed=seed,
+            margin=margin,
+            reference_group=reference,
+        )
+        verdict = ab_verdict(table, reference_group=reference)
+        with atomic_run_folder(out, overwrite=overwrite) as staging:
+            write_table(table, staging, "ab_comparison", csv=True)
+            write_json(
+                {
+                    "kind": "fairaudit-ab-comparison",
+                    "run_a": str(Path(run_a).resolve()),
+                    "model_a": name_a,
+                    "run_b": str(Path(run_b).resolve()),
+                    "model_b": name_b,
+                    "n_shared": table.attrs.get("n_shared"),
+                    "n_only_a": table.attrs.get("n_only_a"),
+                    "n_only_b": table.attrs.get("n_only_b"),
+                    "alpha": alpha,
+                    "n_boot": n_boot,
+                    "seed": seed,
+                    "margin": margin,
+                    "verdict": verdict,
+                },
+                staging / "manifest.json",
+            )
+        return verdict
+
+    typer.echo(_guarded(action))
+    typer.echo(str(Path(out).resolve() / "ab_comparison.parquet"))
+
+
+@app.command()
+def weights(
+    training: Annotated[Path, typer.Argument(help="Training corpus (CSV, JSONL, Parquet).")],
+    from_run: Annotated[Path, typer.Option("--from", help="The audit run that motivates it.")],
+    out: Annotated[Path, typer.Option(help="Folder for weights.parquet/.csv/.jsonl.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Configuration whose corpus columns describe the training file "
+            "(default: the audit run's)."
+        ),
+    ] = None,
+    scheme: Annotated[
+        str, typer.Option(help="kamiran_calders, group_balance or error_targeted")
+    ] = "kamiran_calders",
+    max_weight: Annotated[float | None, typer.Option(help="Clip weights at this.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the integer copies.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace earlier weights.")] = False,
+) -> None:
+    """Run the dialect layer on a training corpus and export sample weights for fine-tuning."""
+    _setup_logging(False)
+    import pandas as pd
+
+    from fairaudit.config import RunConfig, load_config
+    from fairaudit.corpus import read_corpus
+    from fairaudit.dialect import annotate_dialect
+    from fairaudit.reweighting import export_weights, weight_training_corpus
+    from fairaudit.runfolder import read_manifest
+
+    if scheme not in {"kamiran_calders", "group_balance"}:
+        typer.echo(
+            "error: --scheme must be kamiran_calders or group_balance here (error_targeted "
+            "needs the model's flags on the training items; see docs/weights.md)",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+    def action() -> Path:
+        manifest = read_manifest(from_run)
+        settings = load_config(config) if config else RunConfig.model_validate(manifest["config"])
+        base = Path(config).resolve().parent if config else Path.cwd()
+        columns = settings.corpus.columns
+        corpus = read_corpus(
+            training,
+            columns,
+            positive_labels=settings.corpus.positive_labels,
+            negative_labels=settings.corpus.negative_labels,
+        )
+        dialect = settings.dialect
+        layer = annotate_dialect(
+            corpus["text"],
+            rule=dialect.rule,
+            twitteraae_dir=(
+                settings.resolve(dialect.twitteraae_dir, base=base) if dialect.twitteraae else None
+            ),
+            use_markers=dialect.markers,
+            marker_file=(
+                settings.resolve(dialect.marker_file, base=base) if dialect.marker_file else None
+            ),
+        )
+        groups = corpus["group"] if columns.group else layer.utterances["dialect_group"]
+        table = pd.DataFrame(
+            {
+                "id": corpus.index.astype(str),
+                "dialect_group": groups.astype(object).to_numpy(),
+                "gold_toxic": corpus["gold_toxic"].to_numpy(),
+            }
+        )
+        result = weight_training_corpus(
+            table,
+            audit_run=from_run,
+            scheme=scheme,  # type: ignore[arg-type]
+            max_weight=max_weight,
+            seed=seed,
+            reason=f"dialect disparity found by the audit run {manifest.get('run_name')!r}",
+        )
+        return export_weights(result, out, overwrite=overwrite)
+
+    typer.echo(str(_guarded(action)))
+
+
 @markers_app.command("evaluate")
 def markers_evaluate(
     gold: Annotated[Path, typer.Argument(help="Gold JSON Lines file of marker spans.")],
