@@ -41,6 +41,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("runs") / "demo"
     result = runner.invoke(app, ["demo", "--out", str(out)], env={"FAIRAUDIT_DATA": str(data_dir)})
     assert result.exit_code == 0, result.output
+    (out.parent / "demo_output.txt").write_text(result.output)
     return out
 
 
@@ -328,3 +329,13 @@ def test_weights_for_a_training_corpus(demo_run: Path, davidson_csv: Path, tmp_p
         assert np.average(cell["label"], weights=cell["sample_weight"]) == pytest.approx(overall)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["source"]["audit_run"]["run_name"] == "davidson-2017-demo"
+
+
+def test_demo_prints_the_main_finding_from_its_tables(demo_run: Path) -> None:
+    output = (demo_run.parent / "demo_output.txt").read_text()
+    metrics = pd.read_parquet(demo_run / "group_metrics.parquet")
+    fpr = metrics[(metrics["model"] == "hatesonar") & (metrics["metric"] == "false_positive_rate")]
+    aae = fpr.set_index("group").loc["aae", "estimate"]
+    assert "Main finding:" in output
+    assert f"hatesonar: on gold non-toxic items it flags {100 * aae:.1f}% of aae" in output
+    assert "Caveats:" in output and "in-sample" in output

@@ -92,6 +92,17 @@ def _print_summary(result: Any) -> None:
                 f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}], {row.method} p = "
                 f"{_fmt_p(row.p_value)}, p_adjusted = {_fmt_p(row.p_adjusted)}"
             )
+    from fairaudit.findings import caveats, main_findings
+
+    typer.echo("")
+    typer.echo("Main finding:")
+    for sentence in main_findings(result.tables, result.manifest):
+        typer.echo(f"  {sentence}")
+    notes = caveats(result.tables, result.manifest)
+    if notes:
+        typer.echo("Caveats:")
+        for line in notes:
+            typer.echo(f"  - {line}")
     typer.echo("")
     typer.echo(f"run folder: {result.folder}")
     typer.echo(f"report:     {result.folder / 'report.html'}")

@@ -17,6 +17,7 @@ import pandas as pd
 from fairaudit import __version__
 from fairaudit.abtest import AbDemoResult, run_ab_demo
 from fairaudit.bias_auc import bias_aucs, calibration_by_group, compare_bias_aucs, threshold_sweep
+from fairaudit.bootstrap import bootstrap_metrics, cell_counts
 from fairaudit.config import RunConfig, load_config
 from fairaudit.corpus import audit_subset_mask, read_corpus
 from fairaudit.counterfactual import counterfactual_report
@@ -53,10 +54,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunResult:
+    """What a run produced: the folder it wrote, its manifest and every table by name."""
+
     folder: Path
     manifest: dict[str, Any]
     group_metrics: pd.DataFrame
     comparisons: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
 
 
 def _join(
@@ -94,7 +98,16 @@ def _join(
     return joined, report
 
 
-_ANALYSIS_COLUMNS = ("dialect_score", "pair_id", "variant", "template", "slot_value", "slot_kind")
+_ANALYSIS_COLUMNS = (
+    "dialect_score",
+    "conversation_id",
+    "speaker",
+    "pair_id",
+    "variant",
+    "template",
+    "slot_value",
+    "slot_kind",
+)
 
 
 def _further_analyses(
@@ -120,6 +133,8 @@ def _further_analyses(
             reference=config.audit.reference_group,
             alpha=alpha,
         )
+    if config.audit.bootstrap and joined:
+        tables["bootstrap"] = _bootstrap(config, joined)
     soft, sensitivity, paired, counterfactual = [], [], [], {}
     for model, frame in joined.items():
         audited = frame[frame["in_audit"]].copy()
@@ -182,6 +197,43 @@ def _further_analyses(
     for part, frames in counterfactual.items():
         tables[f"counterfactual_{part}"] = pd.concat(frames, ignore_index=True)
     return tables
+
+
+def _bootstrap(config: RunConfig, joined: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Bootstrap intervals for every rate, all models resampled together (paired rows).
+
+    Stratified by group; clustered on conversations (else speakers) where the corpus has them.
+    """
+    frames = []
+    for model, frame in joined.items():
+        audited = frame[frame["in_audit"] & frame["dialect_group"].notna()]
+        frames.append(audited["flagged"].rename(f"flagged::{model}"))
+    first = next(iter(joined.values()))
+    base = first[first["in_audit"] & first["dialect_group"].notna()]
+    columns = ["dialect_group", "gold_toxic"]
+    cluster = next((c for c in ("conversation_id", "speaker") if c in base.columns), None)
+    wide = base[columns].join(frames, how="inner")
+    wide["gold_toxic"] = wide["gold_toxic"].astype(bool)
+    wide["dialect_group"] = wide["dialect_group"].astype(str)
+    if cluster is not None:
+        wide[cluster] = base[cluster]
+        wide = wide[wide[cluster].notna()]
+    counts = cell_counts(
+        wide,
+        group="dialect_group",
+        gold="gold_toxic",
+        flagged=[f"flagged::{m}" for m in joined],
+        cluster=cluster,
+    )
+    table = bootstrap_metrics(
+        counts,
+        reference=config.audit.reference_group,
+        n_boot=config.audit.bootstrap,
+        alpha=config.audit.alpha,
+        seed=config.seed,
+    )
+    table["model"] = table["model"].astype(str).str.removeprefix("flagged::")
+    return table
 
 
 def _plain_cells(table: pd.DataFrame) -> pd.DataFrame:
@@ -691,7 +743,13 @@ def run(
 
     folder = Path(out).resolve()
     logger.info("wrote run folder %s", folder)
-    return RunResult(folder, manifest, metrics_table, comparisons_table)
+    tables = {
+        "group_metrics": metrics_table,
+        "comparisons": comparisons_table,
+        **audit_tables,
+        **further,
+    }
+    return RunResult(folder, manifest, metrics_table, comparisons_table, tables)
 
 
 def _model_inputs(twitteraae_dir: Path | None) -> list[dict[str, Any]]:
