@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,45 @@ _UTTERANCE_COLUMNS = ("id", "dialect_group", "in_audit", "gold_toxic")
 
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
+# Tables a run folder may hold besides the required ones; a section is shown only for the
+# tables present. ``counterfactual_*`` tables are found by name.
+OPTIONAL_TABLES = (
+    "bias_auc",
+    "bias_auc_comparisons",
+    "cmh",
+    "regression",
+    "power",
+    "threshold_sweep",
+    "calibration",
+    "calibration_summary",
+    "label_bias",
+    "soft_metrics",
+    "threshold_sensitivity",
+    "weights_effective_sample_size",
+    "ab_comparison",
+    "ab_summary",
+    "paired",
+)
+
 # Display columns that hold numbers; the template keeps them on one line.
 _NUMBER_COLUMNS = frozenset(
     {
         "Estimate [interval]", "Estimate vs reference", "Difference [interval]", "Ratio", "n",
         "n vs reference", "Count", "p (raw)", "p (adjusted)", "Items", "Mean weight",
         "Min weight", "Max weight", "Total weight", "Total copies", "Kish effective n",
+        "p (BH)", "Odds ratio [interval]", "Four-fifths ratio", "Positives", "Negatives",
+        "Difference vs reference [interval]", "Pooled odds ratio [interval]", "CMH χ²",
+        "Breslow–Day p", "Odds ratio without controls [interval]",
+        "Odds ratio with controls [interval]", "Attenuation", "p (with controls)", "LR p",
+        "z", "Items with votes", "Votes",
+        "Majority harmful [interval]", "Harmful vote share", "Split votes", "Majority ties",
+        "Krippendorff α", "Fleiss κ", "Weighted count / weight", "Rows", "Reference estimate",
+        "MDD up / down", "Minimum detectable difference", "Power", "Brier score", "ECE",
+        "FPR gap A → B", "Gap change [interval]", "A → B", "Change [interval]", "ESS before",
+        "ESS unclipped", "ESS after", "ESS fraction", "FPR treated vs control",
+        "Negatives treated vs control", "Excluded", "Threshold", "ROC AUC A → B",
+        "ROC AUC change (lower bound)", "Macro F1 A → B", "Macro F1 change (lower bound)",
+        "Min ESS fraction",
     }
 )  # fmt: skip
 
@@ -86,6 +119,9 @@ class RunFolder:
         The disparity tables.
     weights
         ``weights.parquet``, or None when the run made no weights.
+    tables
+        The optional tables present (see :data:`OPTIONAL_TABLES`, and ``counterfactual_*``),
+        by name without ``.parquet``.
     """
 
     path: Path
@@ -94,6 +130,7 @@ class RunFolder:
     group_metrics: pd.DataFrame
     comparisons: pd.DataFrame
     weights: pd.DataFrame | None
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -158,6 +195,14 @@ def load_run(run_dir: str | Path) -> RunFolder:
     comparisons = _read_table(path / "comparisons.parquet")
     weights_path = path / "weights.parquet"
     weights = _read_table(weights_path) if weights_path.is_file() else None
+    names = list(OPTIONAL_TABLES) + sorted(
+        p.name[: -len(".parquet")] for p in path.glob("counterfactual_*.parquet")
+    )
+    tables = {
+        name: _read_table(path / f"{name}.parquet")
+        for name in names
+        if (path / f"{name}.parquet").is_file()
+    }
     return RunFolder(
         path=path,
         manifest=manifest,
@@ -165,6 +210,7 @@ def load_run(run_dir: str | Path) -> RunFolder:
         group_metrics=group_metrics,
         comparisons=comparisons,
         weights=weights,
+        tables=tables,
     )
 
 
@@ -190,16 +236,18 @@ def _figure_html(figure: go.Figure, div_id: str) -> Markup:
     return Markup(html)
 
 
-def _table(frame: pd.DataFrame, caption: str | None = None) -> dict[str, Any]:
+def _table(
+    frame: pd.DataFrame, caption: str | None = None, *, numbers: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """A display table as header and rows of strings, for the template to escape and lay out.
 
-    ``classes`` gives each column's CSS class: ``"num"`` for number columns, which are kept on
-    one line.
+    ``classes`` gives each column's CSS class: ``"num"`` for number columns (those in
+    :data:`_NUMBER_COLUMNS` and ``numbers``), which are kept on one line.
     """
     columns = [str(c) for c in frame.columns]
     return {
         "columns": columns,
-        "classes": ["num" if c in _NUMBER_COLUMNS else "" for c in columns],
+        "classes": ["num" if c in _NUMBER_COLUMNS or c in numbers else "" for c in columns],
         "rows": [["" if pd.isna(v) else str(v) for v in row] for row in frame.itertuples(False)],
         "caption": caption,
     }
@@ -289,6 +337,345 @@ def _small_groups(group_metrics: pd.DataFrame) -> list[dict[str, Any]]:
         {"model": str(r.model), "group": str(r.group), "n": None if pd.isna(r.n) else int(r.n)}
         for r in small.itertuples()
     ]
+
+
+def _first_value(frame: pd.DataFrame, column: str) -> Any:
+    return figures.constant_value(frame, column)
+
+
+def _alpha_percent(frame: pd.DataFrame, alpha: Any) -> str:
+    value = _first_value(frame, "alpha")
+    value = value if value is not None else alpha
+    try:
+        return f"{(1 - float(value)) * 100:g}%"
+    except (TypeError, ValueError):
+        return "stated"
+
+
+def _focus_group(manifest: Mapping[str, Any], groups: list[str]) -> str:
+    reference = str(manifest.get("reference_group") or "sae")
+    if "aae" in groups and not figures.uses_own_groups(manifest):
+        return "aae"
+    others = [g for g in groups if g not in (reference, "overall", "difference")]
+    return others[0] if others else "aae"
+
+
+class _Sections:
+    """Builds the optional sections; a table that lacks a column becomes a visible note."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def build(self, name: str, builder: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return builder(*args, **kwargs)
+        except (ValueError, KeyError, TypeError) as error:
+            logger.warning("cannot show %s: %s", name, error)
+            self.problems.append(f"n/a – {name} cannot be shown ({error})")
+            return None
+
+
+def _optional_sections(
+    run: RunFolder, *, group_order: list[str], model_order: list[str]
+) -> dict[str, Any]:
+    """Context for the sections of the optional tables; a key is None when its tables are
+    absent from the run folder."""
+    tables = run.tables
+    manifest = run.manifest
+    alpha = manifest.get("alpha")
+    sections = _Sections()
+    order = {"group_order": group_order, "model_order": model_order}
+
+    def table(name: str, builder: Any, caption: str | None = None, **kwargs: Any) -> Any:
+        frame = sections.build(name, builder, tables[name], **kwargs)
+        if frame is None:
+            return None
+        # The A/B summary has one column of numbers per scheme.
+        numbers = frozenset(map(str, frame.columns[1:])) if name == "ab_summary" else frozenset()
+        return _table(frame, caption=caption, numbers=numbers)
+
+    def figure(name: str, div_id: str, builder: Any, *args: Any, **kwargs: Any) -> Any:
+        made = sections.build(name, builder, *args, **kwargs)
+        return None if made is None else _figure_html(made, div_id=div_id)
+
+    context: dict[str, Any] = {}
+
+    # (1) Threshold-free bias metrics
+    bias = None
+    if "bias_auc" in tables or "bias_auc_comparisons" in tables:
+        bias = {"table": None, "comparisons": None}
+        if "bias_auc" in tables:
+            frame = tables["bias_auc"]
+            bias["table"] = table(
+                "bias_auc",
+                figures.bias_auc_table,
+                caption=f"Intervals at the {_alpha_percent(frame, alpha)} level. Subgroup AUC: "
+                "ranking within the group; BPSN: the group's non-harmful against the others' "
+                "harmful messages (low = the group's innocuous messages score high); BNSP: the "
+                "group's harmful against the others' non-harmful messages; AEG: average "
+                "equality gap (0 = the group's scores rank like the rest).",
+                **order,
+            )
+        if "bias_auc_comparisons" in tables:
+            frame = tables["bias_auc_comparisons"]
+            correction = _first_value(frame, "correction")
+            reference = _first_value(frame, "reference")
+            caption = "Each group's AUC minus the reference group's" + (
+                f" ({reference})" if reference else ""
+            )
+            caption += f", with a {_alpha_percent(frame, alpha)} DeLong interval and z-test"
+            if correction is not None:
+                caption += (
+                    "; p-values are not adjusted for multiple comparisons."
+                    if str(correction).lower() == "none"
+                    else f"; p-values {figures._correction_label(correction)}-adjusted."
+                )
+            else:
+                caption += "."
+            bias["comparisons"] = table(
+                "bias_auc_comparisons", figures.bias_auc_comparison_table, caption=caption, **order
+            )
+    context["bias_auc"] = bias
+
+    # (2) Controls and confounds
+    controls = None
+    if "cmh" in tables or "regression" in tables:
+        controls = {"cmh": None, "regression": None, "terms": None, "sentences": []}
+        if "cmh" in tables:
+            frame = tables["cmh"]
+            controls["cmh"] = table(
+                "cmh",
+                figures.cmh_table,
+                caption="Odds ratio of being flagged (group vs reference), pooled over the strata "
+                f"of the gold label (Mantel–Haenszel), with a {_alpha_percent(frame, alpha)} "
+                "interval; the Breslow–Day test asks whether the odds ratio differs between "
+                "strata (“yes” = it does, and the pooled value is an average).",
+                **order,
+            )
+        if "regression" in tables:
+            frame = tables["regression"]
+            controls["regression"] = table(
+                "regression",
+                figures.regression_table,
+                caption="Logistic regression of being flagged on group and gold label, without "
+                "and with the lexical controls; odds ratios against the reference group with "
+                f"{_alpha_percent(frame, alpha)} intervals. Attenuation is 1 − b_with / "
+                "b_without on the log odds scale: the share of the group effect the controls "
+                "account for (negative: the effect grows). Under separation the fit falls back "
+                "to Firth's penalised likelihood, noted in the row.",
+                **order,
+            )
+            controls["terms"] = table(
+                "regression", figures.regression_terms_table, model_order=model_order
+            )
+            focus = _focus_group(
+                manifest, [str(g) for g in frame.get("group", pd.Series()).dropna()]
+            )
+            controls["sentences"] = (
+                sections.build(
+                    "regression",
+                    figures.regression_sentences,
+                    frame,
+                    focus_group=focus,
+                    model_order=model_order,
+                )
+                or []
+            )
+    context["controls"] = controls
+
+    # (3) Label bias
+    label = None
+    if "label_bias" in tables:
+        frame = tables["label_bias"]
+        rule = _first_value(frame, "majority_rule")
+        categories = _first_value(frame, "harmful_categories")
+        label = {
+            "table": table(
+                "label_bias",
+                figures.label_bias_table,
+                caption=(f"Harmful categories: {categories}. " if categories else "")
+                + (f"{rule[0].upper()}{rule[1:]}. " if rule else "")
+                + f"Intervals at the {_alpha_percent(frame, alpha)} level (Wilson; difference: "
+                "Newcombe). Split votes: items whose annotators did not all agree.",
+                group_order=group_order,
+            ),
+            "sentence": sections.build(
+                "label_bias",
+                figures.label_bias_sentence,
+                frame,
+                focus_group=_focus_group(manifest, [str(g) for g in frame["group"]])
+                if "group" in frame
+                else "aae",
+                reference=_first_value(frame, "reference") or manifest.get("reference_group"),
+            ),
+        }
+    context["label_bias"] = label
+
+    # (4) Robustness
+    robust = None
+    robust_names = (
+        "threshold_sensitivity", "soft_metrics", "power", "threshold_sweep", "calibration",
+        "calibration_summary",
+    )  # fmt: skip
+    if any(name in tables for name in robust_names):
+        robust = dict.fromkeys(robust_names)
+        robust["sweep_figures"] = []
+        robust["calibration_figures"] = []
+        if "threshold_sensitivity" in tables:
+            frame = tables["threshold_sensitivity"]
+            robust["threshold_sensitivity"] = {
+                "figure": figure(
+                    "threshold_sensitivity",
+                    "figure-threshold-sensitivity",
+                    figures.threshold_sensitivity_figure,
+                    frame,
+                    model_order=model_order,
+                ),
+                "table": table(
+                    "threshold_sensitivity",
+                    figures.threshold_sensitivity_table,
+                    model_order=model_order,
+                ),
+            }
+        if "soft_metrics" in tables:
+            robust["soft_metrics"] = table(
+                "soft_metrics",
+                figures.soft_metrics_table,
+                caption="Each message counts towards a group with its dialect score as weight "
+                "(AAE-aligned: the score; reference: one minus it), so no threshold decides "
+                "membership; “difference” is the group minus the reference. Intervals use "
+                "Kish's effective n.",
+                **order,
+            )
+        if "power" in tables:
+            frame = tables["power"]
+            power = _first_value(frame, "power")
+            robust["power"] = table(
+                "power",
+                figures.power_table,
+                caption="The smallest difference from the reference group each comparison "
+                "could detect"
+                + (f" with power {float(power):g}" if power is not None else "")
+                + f" at α = {_first_value(frame, 'alpha') or alpha} (two-sided, normal "
+                "approximation on Cohen's h); “low power” marks a comparison whose minimum "
+                "detectable difference exceeds the limit, where “no significant difference” "
+                "says little.",
+                **order,
+            )
+        thresholds = {
+            str(m.get("name")): m.get("threshold")
+            for m in manifest.get("models") or []
+            if m.get("name") and isinstance(m.get("threshold"), int | float)
+        }
+        if "threshold_sweep" in tables:
+            frame = tables["threshold_sweep"]
+            metric = "false_positive_rate"
+            if "metric" in frame and metric not in set(frame["metric"].astype(str)):
+                metric = str(frame["metric"].iloc[0]) if len(frame) else metric
+            models = figures._ordered(frame.get("model", pd.Series(dtype=str)), model_order)
+            for index, model in enumerate(models):
+                made = figure(
+                    "threshold_sweep",
+                    f"figure-threshold-sweep-{index}",
+                    figures.threshold_sweep_figure,
+                    frame,
+                    model=model,
+                    metric=metric,
+                    group_order=group_order,
+                    thresholds=thresholds,
+                )
+                if made is not None:
+                    robust["sweep_figures"].append(made)
+        if "calibration" in tables:
+            frame = tables["calibration"]
+            models = figures._ordered(frame.get("model", pd.Series(dtype=str)), model_order)
+            for index, model in enumerate(models):
+                made = figure(
+                    "calibration",
+                    f"figure-calibration-{index}",
+                    figures.calibration_figure,
+                    frame,
+                    model=model,
+                    group_order=group_order,
+                )
+                if made is not None:
+                    robust["calibration_figures"].append(made)
+        if "calibration_summary" in tables:
+            robust["calibration_summary"] = table(
+                "calibration_summary",
+                figures.calibration_summary_table,
+                caption="Brier score: mean squared difference between score and gold label "
+                "(lower is better). ECE: expected calibration error, the item-weighted mean "
+                "gap between mean score and observed harmful share over the bins.",
+                **order,
+            )
+    context["robustness"] = robust
+
+    # (5) Reweighting A/B
+    ab = None
+    ab_test = manifest.get("ab_test") if isinstance(manifest.get("ab_test"), Mapping) else {}
+    verdicts = (ab_test or {}).get("verdicts") or {}
+    if (
+        "ab_summary" in tables
+        or "ab_comparison" in tables
+        or "weights_effective_sample_size" in tables
+        or verdicts
+    ):
+        margin = None
+        correction = None
+        if "ab_comparison" in tables:
+            margin = _first_value(tables["ab_comparison"], "margin")
+            correction = _first_value(tables["ab_comparison"], "correction")
+        adjusted = figures._correction_label(correction) if correction else "multiplicity"
+        ab = {
+            "note": (ab_test or {}).get("note"),
+            "split": (ab_test or {}).get("split") or {},
+            "verdicts": [{"scheme": str(k), "text": str(v)} for k, v in verdicts.items() if v],
+            "summary": table(
+                "ab_summary",
+                figures.ab_summary_table,
+                caption="One column per scheme. Model A is trained unweighted, model B with the "
+                "scheme's weights; both "
+                "are compared on the same held-out rows. FPR gap: the focus group's false "
+                "positive rate minus the reference group's. Gap change: B − A with a paired "
+                f"bootstrap interval; p-values {adjusted}-adjusted across the A/B "
+                + "comparisons. FPR per group: A → B with the McNemar "
+                "p-value. Change (lower bound): B − A and the lower interval bound; "
+                "non-inferior when that bound exceeds −margin"
+                + (f" (margin {float(margin):g})" if margin is not None else "")
+                + ". Min ESS fraction: the smallest per-group ratio of effective to actual "
+                "sample size under B's weights.",
+            )
+            if "ab_summary" in tables
+            else None,
+            "comparison": table(
+                "ab_comparison", figures.ab_comparison_table, group_order=group_order
+            )
+            if "ab_comparison" in tables
+            else None,
+            "ess": table(
+                "weights_effective_sample_size",
+                figures.effective_sample_size_table,
+                caption="Kish effective sample size (Σw)² / Σw² per group: before weighting, "
+                "with the scheme's weights before clipping, and after clipping.",
+                group_order=group_order,
+            )
+            if "weights_effective_sample_size" in tables
+            else None,
+        }
+    context["ab"] = ab
+
+    # Pairs and templates, shown as they are.
+    other = []
+    for name in [n for n in tables if n == "paired" or n.startswith("counterfactual_")]:
+        made = table(name, figures.generic_table)
+        if made is not None:
+            other.append(
+                {"name": name, "title": name.replace("_", " ").capitalize(), "table": made}
+            )
+    context["other_tables"] = other
+    context["section_problems"] = sections.problems
+    return context
 
 
 def render_report(run: RunFolder) -> str:
@@ -391,6 +778,7 @@ def render_report(run: RunFolder) -> str:
         ),
         "weights": weights,
         "group_label": lambda group: figures.group_label(group, own_groups=own_groups),
+        **_optional_sections(run, group_order=group_order, model_order=model_order),
     }
     return _environment().get_template(TEMPLATE_NAME).render(**context)
 
