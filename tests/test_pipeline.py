@@ -339,3 +339,31 @@ def test_demo_prints_the_main_finding_from_its_tables(demo_run: Path) -> None:
     assert "Main finding:" in output
     assert f"hatesonar: on gold non-toxic items it flags {100 * aae:.1f}% of aae" in output
     assert "Caveats:" in output and "in-sample" in output
+
+
+def test_case_15_intersectional_cells_through_the_pipeline(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"""
+name: intersections
+corpus:
+  path: {case_dir("15") / "input.csv"}
+  columns: {{id: id, text: text, gold_label: gold_toxic, group: dialect_group,
+             keep: [flagged, speaker_gender]}}
+dialect: {{twitteraae: false, markers: false}}
+models: [{{name: given, kind: decision, column: flagged}}]
+audit: {{min_negatives: 5, intersect_with: speaker_gender, lexicons: null, bootstrap: 0}}
+"""
+    )
+    out = tmp_path / "r"
+    result = runner.invoke(app, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    cells = pd.read_parquet(out / "intersection_metrics.parquet")
+    fpr = cells[cells["metric"] == "false_positive_rate"].set_index("group")
+    # CASE.md: Clopper-Pearson 95% intervals, computed there with statsmodels.
+    assert fpr.loc["aae×f", "estimate"] == pytest.approx(0.428571, abs=1e-6)
+    assert fpr.loc["aae×f", "ci_low"] == pytest.approx(0.098988, abs=1e-6)
+    assert fpr.loc["aae×f", "ci_high"] == pytest.approx(0.815948, abs=1e-6)
+    assert fpr.loc["aae×nb", "ci_low"] == pytest.approx(0.025, abs=1e-6)
+    assert bool(fpr.loc["aae×nb", "small_group"]) and bool(fpr.loc["sae×m", "small_group"])
+    assert len(fpr.drop(index="overall")) == 6

@@ -298,6 +298,15 @@ class AuditConfig(_Strict):
         default=0.1, gt=0, lt=1, description="a comparison that cannot detect this is low-power"
     )
     bootstrap: int = Field(default=1000, ge=0, description="bootstrap resamples; 0 to skip")
+    intersect_with: str | None = Field(
+        default=None,
+        description="a second group column (kept from the corpus) for intersectional cells",
+    )
+    marker_subgroups: bool = Field(
+        default=True,
+        description="bias AUCs of each marker's utterances against the rest (overlapping)",
+    )
+    min_marker_items: int = Field(default=30, ge=1)
     calibration_bins: int = Field(default=10, ge=2)
 
 

@@ -135,6 +135,56 @@ def _further_analyses(
         )
     if config.audit.bootstrap and joined:
         tables["bootstrap"] = _bootstrap(config, joined)
+    intersect = config.audit.intersect_with
+    markers = [
+        c
+        for c in utterances.columns
+        if c.startswith("marker_")
+        and c not in {"marker_score"}
+        and int(utterances.loc[utterances["in_audit"], c].gt(0).sum())
+        >= config.audit.min_marker_items
+    ]
+    intersections, marker_aucs = [], []
+    for model, frame in joined.items():
+        audited = frame[frame["in_audit"]].copy()
+        audited["gold_toxic"] = audited["gold_toxic"].astype(bool)
+        if intersect is not None:
+            if intersect not in utterances.columns:
+                raise ConfigError(
+                    f"audit.intersect_with {intersect!r} is not a corpus column; add it to "
+                    "corpus.columns.keep"
+                )
+            audited[intersect] = utterances.loc[audited.index, intersect].astype(object)
+            intersections.append(
+                group_metrics(
+                    audited,
+                    group=["dialect_group", intersect],
+                    gold="gold_toxic",
+                    flagged="flagged",
+                    score="score",
+                    alpha=alpha,
+                    min_negatives=config.audit.min_negatives,
+                    interval="clopper_pearson",
+                    missing_group="keep",
+                ).assign(model=model)
+            )
+        if config.audit.marker_subgroups and markers:
+            carrying = utterances.loc[audited.index, markers].gt(0)
+            marker_aucs.append(
+                bias_aucs(
+                    audited[["gold_toxic", "score"]].join(carrying),
+                    group=markers,
+                    gold="gold_toxic",
+                    score="score",
+                    subgroups="overlapping",
+                    alpha=alpha,
+                    min_negatives=config.audit.min_negatives,
+                ).assign(model=model)
+            )
+    if intersections:
+        tables["intersection_metrics"] = pd.concat(intersections, ignore_index=True)
+    if marker_aucs:
+        tables["marker_bias_auc"] = pd.concat(marker_aucs, ignore_index=True)
     soft, sensitivity, paired, counterfactual = [], [], [], {}
     for model, frame in joined.items():
         audited = frame[frame["in_audit"]].copy()
