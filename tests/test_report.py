@@ -613,7 +613,7 @@ def test_failed_write_keeps_the_old_report_and_no_temporary_file(
     def fail(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("fairaudit.report.os.replace", fail)
+    monkeypatch.setattr("fairaudit.runfolder.os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_report(run_dir)
 

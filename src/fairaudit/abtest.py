@@ -32,9 +32,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.pipeline import Pipeline
 from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.multitest import multipletests
 
-from fairaudit.disparity import binarize_labels
+from fairaudit._common import holm
+from fairaudit.disparity import OVERALL, binarize_labels
 from fairaudit.exceptions import FairauditWarning, InputError
 from fairaudit.reweighting import Scheme, WeightingResult, compute_weights
 
@@ -73,7 +73,6 @@ AB_COLUMNS = (
 )
 """Columns of :func:`paired_ab_comparison`; the first ten are the contract, the rest extras."""
 
-OVERALL = "overall"
 _CHUNK = 256
 _BOOTSTRAP = "paired bootstrap percentile interval (resampling {unit}); p by interval inversion"
 _MCNEMAR = "McNemar exact (binomial) test on paired flags; paired bootstrap percentile interval"
@@ -544,11 +543,7 @@ def paired_ab_comparison(
             }
         )
     table = pd.DataFrame(rows, columns=list(AB_COLUMNS))
-    tested = table["p_value"].notna().to_numpy()
-    if tested.any():
-        table.loc[tested, "p_adjusted"] = multipletests(
-            table.loc[tested, "p_value"].to_numpy(), alpha=alpha, method="holm"
-        )[1]
+    table["p_adjusted"], _ = holm(table["p_value"], alpha=alpha)
     table["non_inferior"] = table["non_inferior"].astype("boolean")
     table.attrs.update(pairing)
     table.attrs["bootstrap_unit"] = unit

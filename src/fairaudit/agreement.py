@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -39,7 +38,9 @@ import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
-from fairaudit.exceptions import InputError, UndefinedMetricWarning
+from fairaudit._common import warn_undefined
+from fairaudit.disparity import MISSING_GROUP, OVERALL
+from fairaudit.exceptions import InputError
 
 __all__ = [
     "OVERALL",
@@ -66,12 +67,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-OVERALL = "overall"
-"""Group label of the rows computed on every item (:func:`vote_agreement`)."""
-
-MISSING_GROUP = "<missing>"
-"""Group label of items whose group is missing (:func:`vote_agreement`)."""
 
 RULE_SOURCE = "rule"
 """``source`` value of spans found by the marker rules."""
@@ -380,6 +375,27 @@ class _Pairable:
     def categories_used(self) -> int:
         return int((self.table.sum(axis=0) > 0).sum())
 
+    def result(
+        self,
+        estimate: float,
+        reason: str | None,
+        *,
+        expected: float,
+        method: str,
+        observed: float | None = None,
+    ) -> AgreementEstimate:
+        """The estimate with these items' counts; ``observed`` defaults to :attr:`observed`."""
+        return AgreementEstimate(
+            estimate=estimate,
+            reason=reason,
+            observed_agreement=self.observed if observed is None else observed,
+            expected_agreement=expected,
+            n_items=self.n_items,
+            n_excluded=self.n_excluded,
+            n_pairable=self.n_pairable,
+            method=method,
+        )
+
 
 def fleiss_kappa_from_counts(
     counts: pd.DataFrame | npt.ArrayLike,
@@ -455,16 +471,7 @@ def fleiss_kappa_from_counts(
         method = _GENERALISED_METHOD
 
     def result(estimate: float, reason: str | None, expected: float) -> AgreementEstimate:
-        return AgreementEstimate(
-            estimate=estimate,
-            reason=reason,
-            observed_agreement=pairable.observed,
-            expected_agreement=expected,
-            n_items=pairable.n_items,
-            n_excluded=pairable.n_excluded,
-            n_pairable=pairable.n_pairable,
-            method=method,
-        )
+        return pairable.result(estimate, reason, expected=expected, method=method)
 
     if pairable.n_items == 0:
         return result(math.nan, REASON_NO_PAIRABLE_ITEMS, math.nan)
@@ -544,16 +551,7 @@ def randolph_kappa(
         reason = _REASON_FEWER_CATEGORIES
     else:
         estimate = (pairable.observed - expected) / (1.0 - expected)
-    return AgreementEstimate(
-        estimate=estimate,
-        reason=reason,
-        observed_agreement=pairable.observed,
-        expected_agreement=expected,
-        n_items=pairable.n_items,
-        n_excluded=pairable.n_excluded,
-        n_pairable=pairable.n_pairable,
-        method=method,
-    )
+    return pairable.result(estimate, reason, expected=expected, method=method)
 
 
 def krippendorff_alpha_from_counts(counts: pd.DataFrame | npt.ArrayLike) -> AgreementEstimate:
@@ -606,15 +604,8 @@ def krippendorff_alpha_from_counts(counts: pd.DataFrame | npt.ArrayLike) -> Agre
     def result(
         estimate: float, reason: str | None, observed: float, expected: float
     ) -> AgreementEstimate:
-        return AgreementEstimate(
-            estimate=estimate,
-            reason=reason,
-            observed_agreement=observed,
-            expected_agreement=expected,
-            n_items=pairable.n_items,
-            n_excluded=pairable.n_excluded,
-            n_pairable=pairable.n_pairable,
-            method=_ALPHA_METHOD,
+        return pairable.result(
+            estimate, reason, expected=expected, method=_ALPHA_METHOD, observed=observed
         )
 
     if pairable.n_items == 0:
@@ -884,13 +875,7 @@ def marker_agreement(
     result["estimate"] = result["estimate"].astype(float)
     result["n"] = result["n"].astype("int64")
     result["undefined_reason"] = result["undefined_reason"].astype(object)
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} agreement value(s) undefined, reported as NaN: "
-            f"{'; '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_undefined(undefined, "agreement value", separator="; ")
     logger.info(
         "computed marker agreement for %d marker(s), %d annotator(s), %d item(s)",
         len(_ordered_unique(list(markers))),
@@ -1048,12 +1033,6 @@ def vote_agreement(
     for column in ("n", "n_total", "n_excluded", "n_pairable"):
         result[column] = result[column].astype("int64")
     result["undefined_reason"] = result["undefined_reason"].astype(object)
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} agreement value(s) undefined, reported as NaN: "
-            f"{', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_undefined(undefined, "agreement value")
     logger.info("computed vote agreement for %d item(s) in %d slice(s)", len(votes), len(slices))
     return result

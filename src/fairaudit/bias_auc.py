@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,8 +31,15 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from fairaudit._common import (
+    GROUP_SEPARATOR,
+    check_alpha,
+    format_ids,
+    warn_small_groups,
+    warn_undefined,
+)
 from fairaudit.disparity import OVERALL, RocAuc, binarize_labels, roc_auc
-from fairaudit.exceptions import InputError, SmallGroupWarning, UndefinedMetricWarning
+from fairaudit.exceptions import InputError
 
 __all__ = [
     "BIAS_AUC_METRICS",
@@ -152,26 +158,12 @@ DEFAULT_THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 """Thresholds 0.05, 0.10, ..., 0.95 of :func:`threshold_sweep`."""
 
 _INTERVAL_METHOD = "delong"
-_GROUP_SEPARATOR = "×"
-_MAX_IDS_SHOWN = 20
 _POSITIVE, _NEGATIVE, _ABSENT = 1, 0, -1
 
 
 # --------------------------------------------------------------------------------------------
 # Input
 # --------------------------------------------------------------------------------------------
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
-
-
-def _format_ids(ids: Sequence[object]) -> str:
-    shown = ", ".join(str(i) for i in ids[:_MAX_IDS_SHOWN])
-    if len(ids) > _MAX_IDS_SHOWN:
-        shown += f", ... ({len(ids) - _MAX_IDS_SHOWN} more)"
-    return shown
 
 
 @dataclass(frozen=True)
@@ -189,7 +181,7 @@ def _scores(frame: pd.DataFrame, column: str) -> np.ndarray:
     if bad.any():
         ids = list(frame.index[bad])
         raise InputError(
-            f"{len(ids)} missing, infinite or non-numeric score(s) (ids: {_format_ids(ids)})",
+            f"{len(ids)} missing, infinite or non-numeric score(s) (ids: {format_ids(ids)})",
             column=column,
         )
     return values
@@ -230,7 +222,7 @@ def _prepare(
         if missing.any():
             ids = list(frame.index[missing])
             raise InputError(
-                f"{len(ids)} row(s) have no group value (ids: {_format_ids(ids)})",
+                f"{len(ids)} row(s) have no group value (ids: {format_ids(ids)})",
                 column=", ".join(group_columns),
             )
         order: list[str] = []
@@ -241,7 +233,7 @@ def _prepare(
             labels = column.astype(object).map(str).to_numpy()
         else:
             labels = (
-                frame[group_columns].astype(object).map(str).agg(_GROUP_SEPARATOR.join, axis=1)
+                frame[group_columns].astype(object).map(str).agg(GROUP_SEPARATOR.join, axis=1)
             ).to_numpy()
         present = pd.unique(labels)
         order += sorted(str(g) for g in present if g not in order)
@@ -286,7 +278,7 @@ class DelongAuc:
 
     def confidence_interval(self, *, alpha: float = 0.05) -> tuple[float, float]:
         """Wald interval ``estimate ± z(1 - alpha/2) * standard_error``, clipped to [0, 1]."""
-        _check_alpha(alpha)
+        check_alpha(alpha)
         if self.variance_undefined_reason is not None:
             return math.nan, math.nan
         half = stats.norm.ppf(1 - alpha / 2) * self.standard_error
@@ -599,7 +591,7 @@ def delong_test_paired(
        the areas under correlated receiver operating characteristic curves. IEEE Signal
        Processing Letters 21(11), 1389-1393. doi:10.1109/LSP.2014.2337313
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     truth, values_a = _truth_and_values(gold, score_a, name="score_a")
     _, values_b = _truth_and_values(gold, score_b, name="score_b")
     role = truth.astype(np.int8)
@@ -655,7 +647,7 @@ def delong_test_unpaired(
        the areas under correlated receiver operating characteristic curves. IEEE Signal
        Processing Letters 21(11), 1389-1393. doi:10.1109/LSP.2014.2337313
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     truth_a, values_a = _truth_and_values(gold_a, score_a, name="score_a")
     truth_b, values_b = _truth_and_values(gold_b, score_b, name="score_b")
     values = np.concatenate([values_a, values_b])
@@ -838,7 +830,7 @@ def bias_aucs(
     .. [6] Robin, X. et al. (2011). pROC: an open-source package for R and S+ to analyze and
        compare ROC curves. BMC Bioinformatics 12, 77. doi:10.1186/1471-2105-12-77
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     started = time.perf_counter()
     data = _prepare(frame, group=group, gold=gold, score=score, subgroups=subgroups)
 
@@ -869,19 +861,8 @@ def bias_aucs(
         [r["interval_undefined_reason"] for r in rows]
     )
 
-    if small:
-        warnings.warn(
-            f"{len(small)} group(s) have fewer than {min_negatives} gold non-harmful messages "
-            f"and are too small to judge: {', '.join(small)}",
-            SmallGroupWarning,
-            stacklevel=2,
-        )
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} bias AUC(s) undefined, reported as NaN: {', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_small_groups(small, min_negatives)
+    warn_undefined(undefined, "bias AUC")
     logger.info(
         "computed bias AUCs with DeLong intervals for %d group(s) on %d messages in %.1f s",
         len(data.members),
@@ -964,7 +945,7 @@ def compare_bias_aucs(
        the areas under correlated receiver operating characteristic curves. IEEE Signal
        Processing Letters 21(11), 1389-1393. doi:10.1109/LSP.2014.2337313
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     allowed = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
     unknown = [m for m in metrics if m not in allowed]
     if unknown:
@@ -1089,7 +1070,7 @@ def threshold_sweep(
     .. [2] Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
        inference. JASA 22(158), 209-212. doi:10.1080/01621459.1927.10502953
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     cuts = np.asarray(thresholds, dtype=float).ravel()
     if cuts.size == 0 or not np.isfinite(cuts).all():
         raise ValueError("thresholds must be a non-empty sequence of finite numbers")
@@ -1255,7 +1236,7 @@ def calibration_by_group(
     .. [4] Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
        inference. JASA 22(158), 209-212. doi:10.1080/01621459.1927.10502953
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
         raise ValueError(f"bins must be a positive integer, not {bins!r}")
     data = _prepare(frame, group=group, gold=gold, score=score, subgroups=subgroups)
@@ -1264,7 +1245,7 @@ def calibration_by_group(
         ids = list(frame.index[outside])
         raise InputError(
             f"{len(ids)} score(s) outside [0, 1]; calibration needs probabilities "
-            f"(ids: {_format_ids(ids)})",
+            f"(ids: {format_ids(ids)})",
             column=score,
         )
 

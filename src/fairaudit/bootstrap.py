@@ -32,8 +32,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from statsmodels.stats.multitest import multipletests
 
+from fairaudit._common import GROUP_SEPARATOR, check_alpha, holm
 from fairaudit.disparity import OVERALL, RATE_METRICS, binarize_labels
 from fairaudit.exceptions import InputError, UndefinedMetricWarning
 
@@ -88,7 +88,6 @@ BOOTSTRAP_COLUMNS = (
 )
 """Columns of the table :func:`bootstrap_metrics` returns."""
 
-_GROUP_SEPARATOR = "×"
 _MAX_MODELS = 16
 # Bootstrap weights drawn per block of replicates: bounds memory at about 8 bytes x this.
 _DRAWS_PER_BLOCK = 20_000_000
@@ -209,7 +208,7 @@ def _factorize_groups(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarr
             codes = rank[raw_codes].astype(np.int64)
             order = sorted(names)
     else:
-        labels = frame[columns].astype(object).map(str).agg(_GROUP_SEPARATOR.join, axis=1)
+        labels = frame[columns].astype(object).map(str).agg(GROUP_SEPARATOR.join, axis=1)
         order = sorted(set(labels))
         codes = pd.Categorical(labels, categories=order).codes.astype(np.int64)
     if OVERALL in order:
@@ -626,8 +625,7 @@ def bootstrap_metrics(
        Scandinavian Journal of Statistics 6(2), 65-70. JSTOR:4615733
     """
     started = time.perf_counter()
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
+    check_alpha(alpha)
     chosen = list(RATE_METRICS if metrics is None else metrics)
     unknown = [m for m in chosen if m not in RATE_METRICS]
     if unknown:
@@ -761,10 +759,7 @@ def bootstrap_metrics(
 
         # Holm within the model, over the defined difference p-values only.
         p_values = np.array([r["p_value"] for r in model_rows], dtype=float)
-        adjusted = np.full(p_values.size, np.nan)
-        tested = np.isfinite(p_values)
-        if tested.any():
-            adjusted[tested] = multipletests(p_values[tested], method="holm")[1]
+        adjusted, _ = holm(p_values, alpha=alpha)
         for row, value in zip(model_rows, adjusted, strict=True):
             row["p_adjusted"] = value
         rows.extend(model_rows)

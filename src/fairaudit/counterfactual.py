@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,9 @@ import numpy.typing as npt
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from fairaudit.disparity import binarize_labels
-from fairaudit.exceptions import InputError, UndefinedMetricWarning
+from fairaudit._common import check_alpha, format_ids, numeric_scores, warn_undefined
+from fairaudit.disparity import OVERALL, binarize_labels
+from fairaudit.exceptions import InputError
 
 __all__ = [
     "TEMPLATE_COLUMNS",
@@ -37,9 +37,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-OVERALL = "overall"
-"""Label of the row computed on every message in the slot tables."""
 
 CTF_GAP_METHOD = (
     "counterfactual token fairness gap: mean |score_i - score_j| over the unordered pairs of "
@@ -83,8 +80,6 @@ SLOT_RATE_COLUMNS: tuple[str, ...] = (
 FALSE_POSITIVE_COLUMNS: tuple[str, ...] = ("id", "template", "slot_kind", "slot_value", "score")
 """Columns of :attr:`CounterfactualReport.false_positives`, in order."""
 
-_MAX_IDS_SHOWN = 20
-
 
 @dataclass(frozen=True)
 class CounterfactualReport:
@@ -108,13 +103,6 @@ class CounterfactualReport:
     slot_values: pd.DataFrame
     slot_kinds: pd.DataFrame | None
     false_positives: pd.DataFrame | None
-
-
-def _format_ids(ids: list[Any]) -> str:
-    shown = ", ".join(str(i) for i in ids[:_MAX_IDS_SHOWN])
-    if len(ids) > _MAX_IDS_SHOWN:
-        shown += f", ... ({len(ids) - _MAX_IDS_SHOWN} more)"
-    return shown
 
 
 def counterfactual_token_fairness_gap(scores: npt.ArrayLike) -> tuple[float, int]:
@@ -287,8 +275,7 @@ def counterfactual_report(
     .. [3] Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
        inference. JASA 22(158), 209-212. doi:10.1080/01621459.1927.10502953
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
+    check_alpha(alpha)
     key_columns = [template, slot_value] + ([slot_kind] if slot_kind is not None else [])
     needed = [*key_columns, score, flagged] + ([gold] if gold is not None else [])
     absent = [c for c in needed if c not in frame.columns]
@@ -299,7 +286,7 @@ def counterfactual_report(
         if missing.any():
             ids = list(frame.index[missing])
             raise InputError(
-                f"{len(ids)} row(s) have no value (ids: {_format_ids(ids)})", column=column
+                f"{len(ids)} row(s) have no value (ids: {format_ids(ids)})", column=column
             )
     for column in key_columns[1:]:
         if (frame[column].astype(str) == OVERALL).any():
@@ -310,16 +297,10 @@ def counterfactual_report(
     if duplicated.any():
         ids = list(frame.index[duplicated])
         raise InputError(
-            f"{len(ids)} row(s) repeat a slot value within a template (ids: {_format_ids(ids)})",
+            f"{len(ids)} row(s) repeat a slot value within a template (ids: {format_ids(ids)})",
             column=slot_value,
         )
-    scores = pd.to_numeric(frame[score], errors="coerce").astype(float)
-    bad = scores.isna().to_numpy()
-    if bad.any():
-        ids = list(frame.index[bad])
-        raise InputError(
-            f"{len(ids)} missing or non-numeric score(s) (ids: {_format_ids(ids)})", column=score
-        )
+    scores = numeric_scores(frame, score)
     score_values = scores.to_numpy(dtype=float)
     flagged_values = binarize_labels(frame[flagged], positive=None, column=flagged).to_numpy(
         dtype=bool
@@ -401,13 +382,7 @@ def counterfactual_report(
             columns=list(FALSE_POSITIVE_COLUMNS),
         )
 
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} counterfactual value(s) undefined, reported as NaN: "
-            f"{', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_undefined(undefined, "counterfactual value")
     logger.info(
         "checked %d template(s), %d message(s); %d template(s) flip the decision",
         len(templates),

@@ -33,11 +33,18 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW
 
+from fairaudit._common import (
+    GROUP_SEPARATOR,
+    check_alpha,
+    format_ids,
+    holm,
+    numeric_scores,
+    warn_small_groups,
+    warn_undefined,
+)
 from fairaudit.exceptions import (
     DegenerateDataWarning,
     InputError,
-    SmallGroupWarning,
-    UndefinedMetricWarning,
 )
 
 __all__ = [
@@ -127,8 +134,6 @@ COMPARISON_COLUMNS = (
 
 _INTERVAL_METHODS = {"wilson": "wilson", "clopper_pearson": "beta"}
 _MEAN_INTERVAL_METHOD = "student_t"
-_GROUP_SEPARATOR = "×"
-_MAX_IDS_SHOWN = 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,13 +143,6 @@ _MAX_IDS_SHOWN = 20
 
 def _format_values(values: Sequence[object]) -> str:
     return ", ".join(repr(v) for v in values)
-
-
-def _format_ids(ids: Sequence[object]) -> str:
-    shown = ", ".join(str(i) for i in ids[:_MAX_IDS_SHOWN])
-    if len(ids) > _MAX_IDS_SHOWN:
-        shown += f", ... ({len(ids) - _MAX_IDS_SHOWN} more)"
-    return shown
 
 
 def _is_binary_value(value: object) -> bool:
@@ -195,7 +193,7 @@ def binarize_labels(
     if missing.any():
         ids = list(values.index[missing])
         raise InputError(
-            f"{len(ids)} missing label(s) (ids: {_format_ids(ids)})", file=file, column=column
+            f"{len(ids)} missing label(s) (ids: {format_ids(ids)})", file=file, column=column
         )
 
     found = sorted({str(v) for v in values.unique()})
@@ -251,7 +249,7 @@ def _group_labels(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, l
             order = [str(c) for c in column.cat.categories]
         labels = column.astype(object).map(str)
     else:
-        labels = frame[columns].astype(object).map(str).agg(_GROUP_SEPARATOR.join, axis=1)
+        labels = frame[columns].astype(object).map(str).agg(GROUP_SEPARATOR.join, axis=1)
     labels = labels.where(~missing, other=np.nan)
     present = sorted(set(labels[~missing]))
     order += [g for g in present if g not in order]
@@ -294,7 +292,7 @@ def _prepare(
         ids = list(frame.index[missing])
         if missing_group == "error":
             raise InputError(
-                f"{len(ids)} row(s) have no group value (ids: {_format_ids(ids)}); "
+                f"{len(ids)} row(s) have no group value (ids: {format_ids(ids)}); "
                 "set missing_group to 'keep' or 'drop' to audit them as a group or leave them out",
                 column=group_name,
             )
@@ -311,7 +309,7 @@ def _prepare(
                 len(ids),
                 group_name,
                 OVERALL,
-                _format_ids(ids),
+                format_ids(ids),
             )
             frame = frame.loc[~missing]
             labels = labels.loc[~missing]
@@ -320,14 +318,7 @@ def _prepare(
     flagged_values = binarize_labels(frame[flagged], positive=None, column=flagged)
     score_values: pd.Series | None = None
     if score is not None:
-        score_values = pd.to_numeric(frame[score], errors="coerce").astype(float)
-        bad = score_values.isna().to_numpy()
-        if bad.any():
-            ids = list(frame.index[bad])
-            raise InputError(
-                f"{len(ids)} missing or non-numeric score(s) (ids: {_format_ids(ids)})",
-                column=score,
-            )
+        score_values = numeric_scores(frame, score)
 
     n_flagged = int(flagged_values.sum())
     n_rows = len(flagged_values)
@@ -439,11 +430,6 @@ def _reasons(rows: list[dict[str, Any]]) -> pd.Series:
     return pd.Series([row["undefined_reason"] for row in rows], dtype=object)
 
 
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
-
-
 def group_metrics(
     frame: pd.DataFrame,
     *,
@@ -544,7 +530,7 @@ def group_metrics(
     .. [5] Student (1908). The probable error of a mean. Biometrika 6(1), 1-25.
        doi:10.1093/biomet/6.1.1
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     if interval not in _INTERVAL_METHODS:
         raise ValueError(f"interval must be one of {sorted(_INTERVAL_METHODS)}, not {interval!r}")
     prepared = _prepare(
@@ -597,19 +583,8 @@ def group_metrics(
     result.attrs["excluded_ids"] = list(prepared.excluded_ids)
     result.attrs["missing_group"] = missing_group
 
-    if small:
-        warnings.warn(
-            f"{len(small)} group(s) have fewer than {min_negatives} gold non-harmful messages "
-            f"and are too small to judge: {', '.join(small)}",
-            SmallGroupWarning,
-            stacklevel=2,
-        )
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} metric(s) undefined, reported as NaN: {', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_small_groups(small, min_negatives)
+    warn_undefined(undefined, "metric")
     logger.info(
         "computed %d metric(s) for %d group(s) on %d messages",
         len(metrics),
@@ -948,7 +923,7 @@ def compare_groups(
     .. [11] Equal Employment Opportunity Commission et al. (1978). Uniform Guidelines on
        Employee Selection Procedures, 29 CFR 1607.4(D) (the four-fifths rule).
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     if test not in ("auto", "fisher", "chi2"):
         raise ValueError(f"test must be 'auto', 'fisher' or 'chi2', not {test!r}")
     allowed = [*RATE_METRICS, *(["mean_score"] if score is not None else [])]
@@ -1052,10 +1027,9 @@ def compare_groups(
         if not members.any():
             continue
         p_values = result.loc[members, "p_value"].to_numpy()
-        _, p_holm, _, _ = multipletests(p_values, alpha=alpha, method="holm")
+        adjusted[members], significant[members] = holm(p_values, alpha=alpha)
         _, p_bh, _, _ = multipletests(p_values, alpha=alpha, method="fdr_bh")
-        adjusted[members], adjusted_bh[members] = p_holm, p_bh
-        significant[members] = p_holm < alpha
+        adjusted_bh[members] = p_bh
         significant_bh[members] = p_bh < alpha
     result["p_adjusted"] = adjusted
     result["correction"] = "holm"

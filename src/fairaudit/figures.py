@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "METRIC_LABELS",
+    "ab_change_figure",
     "ab_comparison_table",
     "ab_summary_table",
     "bias_auc_comparison_table",
@@ -41,6 +42,8 @@ __all__ = [
     "regression_sentences",
     "regression_table",
     "regression_terms_table",
+    "run_pair_gap_table",
+    "run_pair_group_metrics",
     "soft_metrics_table",
     "threshold_sensitivity_figure",
     "threshold_sensitivity_table",
@@ -542,11 +545,7 @@ def group_table(
                 if "interval_method" in rows
                 else _NOT_AVAILABLE
             ),
-            "Small group": (
-                rows["small_group"].map(lambda s: "yes" if _is_true(s) else "no")
-                if "small_group" in rows
-                else "no"
-            ),
+            "Small group": _small_group_column(rows),
         }
     )
     return table.reset_index(drop=True)
@@ -1236,6 +1235,11 @@ def _column(rows: pd.DataFrame, name: str) -> list[Any]:
     return list(rows[name]) if name in rows.columns else [None] * len(rows)
 
 
+def _small_group_column(rows: pd.DataFrame) -> list[str]:
+    """``"yes"`` for each row flagged ``small_group``, else ``"no"`` (also with no such column)."""
+    return ["yes" if _is_true(v) else "no" for v in _column(rows, "small_group")]
+
+
 def _text(values: pd.Series) -> pd.Series:
     """Values as strings, a missing value as ``""`` (pandas' string dtype keeps NaN as NaN)."""
     return values.map(lambda v: "" if _is_missing(v) else str(v)).astype(object)
@@ -1332,7 +1336,7 @@ def bias_auc_table(
             "Positives": [_format_count(v) for v in _column(rows, "positives")],
             "Negatives": [_format_count(v) for v in _column(rows, "negatives")],
             "Interval method": [_label(v) for v in _column(rows, "interval_method")],
-            "Small group": ["yes" if _is_true(v) else "no" for v in _column(rows, "small_group")],
+            "Small group": _small_group_column(rows),
         },
         index=rows.index,
     )
@@ -1798,20 +1802,7 @@ def threshold_sensitivity_figure(
                     f"{model} at {row.threshold:g}: {format_undefined(row.undefined_reason)}"
                 )
         colour = _PALETTE[index % len(_PALETTE)]
-        band = defined[defined["ci_low"].notna() & defined["ci_high"].notna()]
-        if len(band):
-            figure.add_trace(
-                go.Scatter(
-                    x=list(band["threshold"]) + list(band["threshold"])[::-1],
-                    y=list(band["ci_high"]) + list(band["ci_low"])[::-1],
-                    fill="toself",
-                    fillcolor=_rgba(colour, 0.18),
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                    name=f"{model} interval",
-                )
-            )
+        _add_threshold_band(figure, defined, colour, 0.18, name=f"{model} interval")
         hover = []
         for r in defined.to_dict("records"):
             lines = [
@@ -1870,6 +1861,26 @@ def threshold_sensitivity_figure(
 def _rgba(hex_colour: str, opacity: float) -> str:
     red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({red},{green},{blue},{opacity})"
+
+
+def _add_threshold_band(
+    figure: go.Figure, rows: pd.DataFrame, colour: str, opacity: float, **trace: Any
+) -> None:
+    """Shade the interval ``ci_low``-``ci_high`` over ``threshold`` where both ends exist."""
+    band = rows[rows["ci_low"].notna() & rows["ci_high"].notna()]
+    if len(band):
+        figure.add_trace(
+            go.Scatter(
+                x=list(band["threshold"]) + list(band["threshold"])[::-1],
+                y=list(band["ci_high"]) + list(band["ci_low"])[::-1],
+                fill="toself",
+                fillcolor=_rgba(colour, opacity),
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                **trace,
+            )
+        )
 
 
 def threshold_sensitivity_table(
@@ -1961,7 +1972,7 @@ def soft_metrics_table(
             ],
             "Rows": [_format_count(v) for v in _column(rows, "n_rows")],
             "Interval method": [_label(v) for v in _column(rows, "interval_method")],
-            "Small group": ["yes" if _is_true(v) else "no" for v in _column(rows, "small_group")],
+            "Small group": _small_group_column(rows),
         },
         index=rows.index,
     )
@@ -2056,20 +2067,7 @@ def threshold_sweep_figure(
         part = rows[rows["group"].astype(str) == group].sort_values("threshold")
         part = part[part["estimate"].notna()]
         colour = _PALETTE[index % len(_PALETTE)] if group != "overall" else "#777777"
-        band = part[part["ci_low"].notna() & part["ci_high"].notna()]
-        if len(band):
-            figure.add_trace(
-                go.Scatter(
-                    x=list(band["threshold"]) + list(band["threshold"])[::-1],
-                    y=list(band["ci_high"]) + list(band["ci_low"])[::-1],
-                    fill="toself",
-                    fillcolor=_rgba(colour, 0.12),
-                    line={"width": 0},
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=group,
-                )
-            )
+        _add_threshold_band(figure, part, colour, 0.12, legendgroup=group)
         figure.add_trace(
             go.Scatter(
                 x=list(part["threshold"]),
@@ -2406,3 +2404,214 @@ def generic_table(frame: pd.DataFrame, *, digits: int = 3) -> pd.DataFrame:
                 values.append(str(value))
         out[column.replace("_", " ")] = values
     return pd.DataFrame(out)
+
+
+# --- before / after -----------------------------------------------------------------------
+
+
+def ab_change_figure(
+    ab_comparison: pd.DataFrame,
+    *,
+    metric: str = "false_positive_rate",
+    group_order: Sequence[str] | None = None,
+    scheme_order: Sequence[str] | None = None,
+) -> go.Figure:
+    """The change B − A of one metric per group, one point per reweighting scheme.
+
+    Parameters
+    ----------
+    ab_comparison
+        The run folder's ``ab_comparison`` table (scheme, group, metric, estimate_a,
+        estimate_b, change, ci_low, ci_high, n, method, ...).
+    metric
+        Which metric's change to plot; false positive rate by default.
+    group_order, scheme_order
+        Order of the groups on the axis and of the schemes in the legend.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A point per scheme and group at the change with its (paired) interval as error bars,
+        A → B in the hover text, and a dotted line at no change. Changes without an estimate
+        are left out.
+    """
+    _require(
+        ab_comparison,
+        ("scheme", "group", "metric", "estimate_a", "estimate_b", "change"),
+        "ab_comparison",
+    )
+    rows = ab_comparison[ab_comparison["metric"].astype(str) == metric]
+    groups = _ordered(rows["group"].astype(str), group_order, last="overall")
+    figure = go.Figure()
+    for index, scheme in enumerate(_ordered(rows["scheme"].astype(str), scheme_order)):
+        part = rows[rows["scheme"].astype(str) == scheme].drop_duplicates("group")
+        part = part.set_index(part["group"].astype(str))
+        x, y, upper, lower, hover = [], [], [], [], []
+        for group in groups:
+            if group not in part.index or _is_missing(part.loc[group, "change"]):
+                continue
+            row = part.loc[group]
+            change = float(row["change"])
+            low, high = row.get("ci_low"), row.get("ci_high")
+            has_interval = not (_is_missing(low) or _is_missing(high))
+            x.append(group)
+            y.append(change)
+            upper.append(float(high) - change if has_interval else None)
+            lower.append(change - float(low) if has_interval else None)
+            hover.append(
+                "<br>".join(
+                    [
+                        f"<b>{scheme}</b> · {group}",
+                        f"{_metric_label(metric)} A → B: "
+                        f"{_number(row['estimate_a'])} → {_number(row['estimate_b'])}",
+                        "change: " + format_estimate(row["change"], low, high),
+                        f"p (adjusted) = {format_p_value(row.get('p_adjusted'))}",
+                        f"n = {_format_count(row.get('n'))}",
+                    ]
+                )
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=scheme,
+                mode="markers",
+                marker={"size": 11, "color": _PALETTE[index % len(_PALETTE)]},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": upper,
+                    "arrayminus": lower,
+                    "thickness": 1.5,
+                    "width": 6,
+                },
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+                offsetgroup=scheme,
+            )
+        )
+    figure.add_hline(y=0, line={"color": "#888", "width": 1, "dash": "dot"})
+    is_rate = metric in _RATE_METRICS
+    figure.update_layout(
+        template=_PLOT_TEMPLATE,
+        title={
+            "text": f"{_metric_label(metric)}: change from model A to model B by group"
+            "<br><sup>B − A with its paired interval; below the line: lower under B</sup>"
+        },
+        scattermode="group",
+        height=420,
+        margin={"l": 60, "r": 20, "t": 70, "b": 40},
+        legend={"title": {"text": "scheme"}},
+        xaxis={
+            "title": {"text": "group"},
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": groups,
+        },
+        yaxis={
+            "title": {"text": f"change in {_metric_label(metric).lower()} (B − A)"},
+            "tickformat": ".0%" if is_rate else None,
+            "zeroline": True,
+        },
+    )
+    return figure
+
+
+def run_pair_group_metrics(
+    group_metrics_a: pd.DataFrame,
+    group_metrics_b: pd.DataFrame,
+    *,
+    labels: tuple[str, str] = ("A", "B"),
+) -> pd.DataFrame:
+    """Two runs' ``group_metrics`` in one table, each model named ``"<label> · <model>"``.
+
+    Pass the result to :func:`fpr_by_group_figure` or :func:`group_table` to show run A and
+    run B side by side, each estimate with its own interval. Nothing is recomputed.
+    """
+    parts = []
+    for label, frame in zip(labels, (group_metrics_a, group_metrics_b), strict=True):
+        part = frame.copy()
+        part["model"] = f"{label} · " + part["model"].astype(str)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_pair_gap_table(
+    comparisons_a: pd.DataFrame,
+    comparisons_b: pd.DataFrame,
+    *,
+    metric: str = "false_positive_rate",
+    labels: tuple[str, str] = ("A", "B"),
+    group_order: Sequence[str] | None = None,
+    model_order: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The group-versus-reference gap of one metric in run A and in run B, per model and group.
+
+    The two runs are separate audits, so no interval of the change is available here (a
+    paired interval needs the item-level flags of both models on the same items, which the
+    reweighting A/B loop computes into ``ab_comparison``); the change column is the difference
+    of the two point estimates and says so.
+
+    Returns
+    -------
+    pandas.DataFrame
+        String columns ``Model``, ``Group``, ``Reference``, ``Gap <A> [interval]``,
+        ``Gap <B> [interval]``, ``Change <B> − <A> (point)`` and ``Significant <A> / <B>``;
+        an undefined gap reads ``"n/a – <reason>"``.
+    """
+    keys = ["model", "group", "reference"]
+    needed = (*keys, "metric", "difference", "ci_low", "ci_high", "undefined_reason")
+    _require(comparisons_a, needed, "comparisons (run A)")
+    _require(comparisons_b, needed, "comparisons (run B)")
+    label_a, label_b = labels
+
+    def pick(frame: pd.DataFrame) -> pd.DataFrame:
+        rows = frame[frame["metric"].astype(str) == metric].copy()
+        for key in keys:
+            rows[key] = rows[key].astype(str)
+        return rows.drop_duplicates(keys).set_index(keys)
+
+    a, b = pick(comparisons_a), pick(comparisons_b)
+    index = list(dict.fromkeys([*a.index, *b.index]))
+    frame = pd.DataFrame(index, columns=keys).assign(metric=metric)
+    frame = _sorted_for_display(frame, group_order, model_order)
+
+    def gap(rows: pd.DataFrame, key: tuple[str, str, str]) -> str:
+        if key not in rows.index:
+            return format_undefined("not in this run")
+        row = rows.loc[key]
+        return format_estimate(
+            row["difference"],
+            row["ci_low"],
+            row["ci_high"],
+            undefined_reason=_difference_undefined_reason(row),
+        )
+
+    def change(key: tuple[str, str, str]) -> str:
+        if key not in a.index or key not in b.index:
+            return format_undefined("not in both runs")
+        da, db = a.loc[key, "difference"], b.loc[key, "difference"]
+        if _is_missing(da) or _is_missing(db):
+            return format_undefined("gap undefined in a run")
+        return _number(float(db) - float(da), signed=True)
+
+    def significant(rows: pd.DataFrame, key: tuple[str, str, str]) -> str:
+        if key not in rows.index or "significant" not in rows.columns:
+            return _NOT_AVAILABLE
+        value = rows.loc[key, "significant"]
+        return _NOT_AVAILABLE if _is_missing(value) else _yes_no(value)
+
+    keys_in_order = [tuple(k) for k in frame[keys].itertuples(index=False)]
+    return pd.DataFrame(
+        {
+            "Model": [k[0] for k in keys_in_order],
+            "Group": [k[1] for k in keys_in_order],
+            "Reference": [k[2] for k in keys_in_order],
+            f"Gap {label_a} [interval]": [gap(a, k) for k in keys_in_order],
+            f"Gap {label_b} [interval]": [gap(b, k) for k in keys_in_order],
+            f"Change {label_b} − {label_a} (point)": [change(k) for k in keys_in_order],
+            f"Significant {label_a} / {label_b}": [
+                f"{significant(a, k)} / {significant(b, k)}" for k in keys_in_order
+            ],
+        }
+    )

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from fairaudit._common import check_alpha
 from fairaudit.agreement import MISSING_GROUP, OVERALL, vote_agreement
 from fairaudit.exceptions import InputError
 
@@ -193,8 +194,7 @@ def label_bias_table(
        reliability measure for coding data. Communication Methods and Measures 1(1), 77-89.
        doi:10.1080/19312450709336664
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
+    check_alpha(alpha)
     columns = list(votes.columns) if categories is None else list(categories)
     harmful_columns = _harmful_categories(columns, harmful)
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.exceptions import InputError
+from fairaudit.runfolder import write_text_atomic
 
 __all__ = [
     "OffsetConvention",
@@ -552,26 +551,9 @@ def export_tasks(
 
 
 def _write_json_atomic(payload: Any, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w",
-        encoding="utf-8",
-        dir=target.parent,
-        prefix=f".{target.name}.",
-        suffix=".tmp",
-        delete=False,
+    return write_text_atomic(
+        target, lambda handle: json.dump(payload, handle, ensure_ascii=False, indent=1)
     )
-    try:
-        with handle:
-            json.dump(payload, handle, ensure_ascii=False, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return target
 
 
 # --------------------------------------------------------------------------------------------

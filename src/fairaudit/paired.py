@@ -25,8 +25,9 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import DescrStatsW
 
+from fairaudit._common import check_alpha, format_ids, numeric_scores, warn_undefined
 from fairaudit.disparity import binarize_labels
-from fairaudit.exceptions import FairauditWarning, InputError, UndefinedMetricWarning
+from fairaudit.exceptions import FairauditWarning, InputError
 
 __all__ = [
     "PAIRED_COLUMNS",
@@ -59,19 +60,11 @@ PAIRED_COLUMNS: tuple[str, ...] = (
 )
 """Columns of the table :func:`paired_comparison` returns, in order."""
 
-_MAX_IDS_SHOWN = 20
 _WILCOXON_EXACT_MAX_N = 50
 
 
 class IncompletePairsWarning(FairauditWarning):
     """Some pairs lack one of the two versions; they are counted and listed, not used."""
-
-
-def _format_ids(ids: list[Any]) -> str:
-    shown = ", ".join(str(i) for i in ids[:_MAX_IDS_SHOWN])
-    if len(ids) > _MAX_IDS_SHOWN:
-        shown += f", ... ({len(ids) - _MAX_IDS_SHOWN} more)"
-    return shown
 
 
 def _wide(
@@ -97,7 +90,7 @@ def _wide(
         if missing.any():
             ids = list(frame.index[missing])
             raise InputError(
-                f"{len(ids)} row(s) have no {column} value (ids: {_format_ids(ids)})",
+                f"{len(ids)} row(s) have no {column} value (ids: {format_ids(ids)})",
                 column=column,
             )
 
@@ -120,18 +113,11 @@ def _wide(
         pairs = list(dict.fromkeys(used.loc[duplicated, pair]))
         raise InputError(
             f"{len(pairs)} pair(s) have more than one row for the same variant "
-            f"(pair ids: {_format_ids(pairs)})",
+            f"(pair ids: {format_ids(pairs)})",
             column=pair,
         )
 
-    scores = pd.to_numeric(used[score], errors="coerce").astype(float)
-    bad = scores.isna().to_numpy()
-    if bad.any():
-        ids = list(used.index[bad])
-        raise InputError(
-            f"{len(ids)} missing or non-numeric score(s) (ids: {_format_ids(ids)})",
-            column=score,
-        )
+    scores = numeric_scores(used, score)
     decisions = binarize_labels(used[flagged], positive=None, column=flagged)
 
     long = pd.DataFrame(
@@ -391,8 +377,7 @@ def paired_comparison(
     .. [4] Pratt, J. W. (1959). Remarks on zeros and ties in the Wilcoxon signed rank
        procedures. JASA 54(287), 655-667. doi:10.1080/01621459.1959.10501526
     """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
+    check_alpha(alpha)
     if zero_method not in ("wilcox", "pratt"):
         raise ValueError(f"zero_method must be 'wilcox' or 'pratt', not {zero_method!r}")
 
@@ -408,7 +393,7 @@ def paired_comparison(
     if incomplete_ids:
         warnings.warn(
             f"{len(incomplete_ids)} pair(s) lack the {treated!r} or the {control!r} version and "
-            f"are left out of every paired statistic (pair ids: {_format_ids(incomplete_ids)})",
+            f"are left out of every paired statistic (pair ids: {format_ids(incomplete_ids)})",
             IncompletePairsWarning,
             stacklevel=2,
         )
@@ -442,13 +427,7 @@ def paired_comparison(
     undefined = [
         f"{r['statistic']} ({r['undefined_reason']})" for r in rows if r["undefined_reason"]
     ]
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} paired statistic(s) undefined, reported as NaN: "
-            f"{', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_undefined(undefined, "paired statistic")
     logger.info(
         "compared %d complete pair(s) (%s vs %s), %d incomplete; %d flip(s)",
         len(table),

@@ -34,9 +34,9 @@ import statsmodels.api as sm
 from scipy import optimize, stats
 from scipy.special import expit
 from statsmodels.stats.contingency_tables import StratifiedTable
-from statsmodels.stats.multitest import multipletests
 
-from fairaudit.disparity import InputError, _check_alpha, _format_ids, _prepare
+from fairaudit._common import check_alpha, format_ids, holm
+from fairaudit.disparity import InputError, _prepare, _Prepared
 from fairaudit.exceptions import DegenerateDataWarning
 
 __all__ = [
@@ -175,17 +175,15 @@ def cmh_test(
     .. [3] Breslow, N. E. and Day, N. E. (1980). Statistical Methods in Cancer Research, vol. 1,
        The Analysis of Case-Control Studies. IARC Scientific Publications 32.
     """
-    _check_alpha(alpha)
-    prepared = _prepare(
+    check_alpha(alpha)
+    prepared = _prepare_with_reference(
         frame,
         group=group,
         gold=gold,
         flagged=flagged,
-        score=None,
         missing_group=missing_group,
-        threshold=None,
+        reference=reference,
     )
-    _check_reference(reference, prepared.groups, group)
     labels = prepared.group.to_numpy()
     gold_all = prepared.gold.to_numpy(dtype=bool)
     flagged_all = prepared.flagged.to_numpy(dtype=bool)
@@ -236,7 +234,7 @@ def cmh_test(
         [row["homogeneity_rejected"] for row in rows], dtype="boolean"
     )
     result["undefined_reason"] = pd.Series([row["undefined_reason"] for row in rows], dtype=object)
-    result["p_adjusted"], result["significant"] = _holm(result["p_value"], alpha=alpha)
+    result["p_adjusted"], result["significant"] = holm(result["p_value"], alpha=alpha)
     result["correction"] = "holm"
     result["alpha"] = alpha
     logger.info(
@@ -305,17 +303,6 @@ def _cmh_row(tables: list[np.ndarray], *, alpha: float) -> dict[str, Any]:
     return row
 
 
-def _holm(p_values: pd.Series, *, alpha: float) -> tuple[np.ndarray, pd.arrays.BooleanArray]:
-    adjusted = np.full(len(p_values), np.nan)
-    significant = pd.array([pd.NA] * len(p_values), dtype="boolean")
-    defined = p_values.notna().to_numpy()
-    if defined.any():
-        _, p_holm, _, _ = multipletests(p_values[defined].to_numpy(), alpha=alpha, method="holm")
-        adjusted[defined] = p_holm
-        significant[defined] = p_holm < alpha
-    return adjusted, significant
-
-
 def _check_reference(reference: str, groups: Sequence[str], group: str | Sequence[str]) -> None:
     if reference not in groups:
         name = group if isinstance(group, str) else ", ".join(group)
@@ -324,6 +311,29 @@ def _check_reference(reference: str, groups: Sequence[str], group: str | Sequenc
             + ", ".join(repr(g) for g in groups),
             column=name,
         )
+
+
+def _prepare_with_reference(
+    frame: pd.DataFrame,
+    *,
+    group: str | Sequence[str],
+    gold: str,
+    flagged: str,
+    missing_group: Literal["error", "keep", "drop"],
+    reference: str,
+) -> _Prepared:
+    """Validated gold labels and flags (no score) of every group; the reference must be one."""
+    prepared = _prepare(
+        frame,
+        group=group,
+        gold=gold,
+        flagged=flagged,
+        score=None,
+        missing_group=missing_group,
+        threshold=None,
+    )
+    _check_reference(reference, prepared.groups, group)
+    return prepared
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,21 +678,19 @@ def flag_regression(
     .. [4] Cameron, A. C. and Miller, D. L. (2015). A practitioner's guide to cluster-robust
        inference. Journal of Human Resources 50(2), 317-372. doi:10.3368/jhr.50.2.317
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     controls = list(controls)
     absent = [c for c in [*controls, *([cluster] if cluster else [])] if c not in frame.columns]
     if absent:
         raise InputError(f"missing column(s) {absent}; columns present: {list(frame.columns)}")
-    prepared = _prepare(
+    prepared = _prepare_with_reference(
         frame,
         group=group,
         gold=gold,
         flagged=flagged,
-        score=None,
         missing_group=missing_group,
-        threshold=None,
+        reference=reference,
     )
-    _check_reference(reference, prepared.groups, group)
     rows_used = prepared.group.index
     group_name = group if isinstance(group, str) else ", ".join(group)
     control_values = pd.DataFrame(index=rows_used)
@@ -692,7 +700,7 @@ def flag_regression(
         if bad.any():
             ids = list(rows_used[bad])
             raise InputError(
-                f"{len(ids)} missing or non-numeric value(s) (ids: {_format_ids(ids)})",
+                f"{len(ids)} missing or non-numeric value(s) (ids: {format_ids(ids)})",
                 column=name,
             )
         control_values[name] = values.astype(float)
@@ -702,7 +710,7 @@ def flag_regression(
         if cluster_values.isna().any():
             ids = list(rows_used[cluster_values.isna().to_numpy()])
             raise InputError(
-                f"{len(ids)} missing cluster id(s) (ids: {_format_ids(ids)})", column=cluster
+                f"{len(ids)} missing cluster id(s) (ids: {format_ids(ids)})", column=cluster
             )
         clusters = pd.factorize(cluster_values)[0]
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from plotly.offline import get_plotlyjs
 
 from fairaudit import figures
 from fairaudit.exceptions import InputError
+from fairaudit.runfolder import write_text_atomic
 
 __all__ = ["RunFolder", "load_run", "render_report", "write_report"]
 
@@ -810,26 +809,7 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
     target = Path(out) if out is not None else run.path / "report.html"
     html = render_report(run)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w",
-        encoding="utf-8",
-        dir=target.parent,
-        prefix=f".{target.name}.",
-        suffix=".tmp",
-        delete=False,
-    )
-    try:
-        with handle:
-            handle.write(html)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file readable by its owner only; a report is meant to be shared.
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(target, lambda handle: handle.write(html))
 
     logger.info(
         "wrote report %s (%.1f MB) in %.1f s",

@@ -13,10 +13,10 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -32,6 +32,7 @@ __all__ = [
     "read_table",
     "write_json",
     "write_parquet_atomic",
+    "write_text_atomic",
     "write_table",
 ]
 
@@ -114,6 +115,35 @@ def write_parquet_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text_atomic(target: Path, write: Callable[[TextIO], object]) -> Path:
+    """Write a UTF-8 text file shared with others (mode 0644) through a temporary sibling.
+
+    ``write`` fills the open file; the file is synced and renamed into place only when it
+    returns, so a failure leaves ``target`` as it was and no temporary file behind.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        encoding="utf-8",
+        dir=target.parent,
+        prefix=f".{target.name}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates the file readable by its owner only; these files are meant to be shared.
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, target)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def json_safe(value: Any) -> Any:

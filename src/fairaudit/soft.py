@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from fairaudit._common import check_alpha, format_ids, warn_undefined
 from fairaudit.disparity import binarize_labels
 from fairaudit.exceptions import InputError, SmallGroupWarning, UndefinedMetricWarning
 
@@ -94,19 +95,6 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(
 _WEIGHTED_INTERVAL = "wilson_kish_effective_n"
 _DIFFERENCE_INTERVAL = "newcombe_kish_effective_n"
 _THRESHOLD_DIGITS = 10
-_MAX_IDS_SHOWN = 20
-
-
-def _format_ids(ids: list[Any]) -> str:
-    shown = ", ".join(str(i) for i in ids[:_MAX_IDS_SHOWN])
-    if len(ids) > _MAX_IDS_SHOWN:
-        shown += f", ... ({len(ids) - _MAX_IDS_SHOWN} more)"
-    return shown
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
 
 
 def _probabilities(frame: pd.DataFrame, column: str) -> npt.NDArray[np.float64]:
@@ -119,8 +107,7 @@ def _probabilities(frame: pd.DataFrame, column: str) -> npt.NDArray[np.float64]:
     if bad.any():
         ids = list(frame.index[bad])
         raise InputError(
-            f"{len(ids)} value(s) missing, non-numeric or outside [0, 1] "
-            f"(ids: {_format_ids(ids)})",
+            f"{len(ids)} value(s) missing, non-numeric or outside [0, 1] (ids: {format_ids(ids)})",
             column=column,
         )
     return values.to_numpy(dtype=float)
@@ -284,7 +271,7 @@ def weighted_group_rates(
        proportions: comparison of eleven methods. Statistics in Medicine 17(8), 873-890.
        doi:10.1002/(SICI)1097-0258(19980430)17:8<873::AID-SIM779>3.0.CO;2-I
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     if treated == control:
         raise ValueError(f"treated and control must differ, both are {treated!r}")
     if DIFFERENCE in (treated, control):
@@ -369,12 +356,7 @@ def weighted_group_rates(
             SmallGroupWarning,
             stacklevel=2,
         )
-    if undefined:
-        warnings.warn(
-            f"{len(undefined)} metric(s) undefined, reported as NaN: {', '.join(undefined)}",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
+    warn_undefined(undefined, "metric")
     logger.info(
         "computed soft-membership rates on %d messages (mean %s membership %.3f)",
         probability.size,
@@ -492,7 +474,7 @@ def threshold_sensitivity(
     .. [2] Sap, M., Card, D., Gabriel, S., Choi, Y. and Smith, N. A. (2019). The risk of racial
        bias in hate speech detection. Proc. ACL, 1668-1678. doi:10.18653/v1/P19-1163
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     cuts = np.round(np.asarray(thresholds, dtype=float).ravel(), _THRESHOLD_DIGITS)
     if cuts.size == 0:
         raise ValueError("thresholds is empty")
