@@ -323,6 +323,22 @@ def weights(
     typer.echo(str(_guarded(action)))
 
 
+@app.command()
+def dashboard(
+    runs: Annotated[list[Path], typer.Argument(help="One run folder, or two (A and B).")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8050,
+) -> None:
+    """Serve the Dash dashboard over one or two run folders (reads them; computes nothing)."""
+    _setup_logging(False)
+    from fairaudit.dashboard import serve
+
+    if not 1 <= len(runs) <= 2:
+        typer.echo("error: give one run folder, or two (A and B)", err=True)
+        raise typer.Exit(2)
+    _guarded(lambda: serve(runs, host=host, port=port))
+
+
 @markers_app.command("evaluate")
 def markers_evaluate(
     gold: Annotated[Path, typer.Argument(help="Gold JSON Lines file of marker spans.")],
