@@ -367,3 +367,21 @@ audit: {{min_negatives: 5, intersect_with: speaker_gender, lexicons: null, boots
     assert fpr.loc["aae×nb", "ci_low"] == pytest.approx(0.025, abs=1e-6)
     assert bool(fpr.loc["aae×nb", "small_group"]) and bool(fpr.loc["sae×m", "small_group"])
     assert len(fpr.drop(index="overall")) == 6
+
+
+def test_pdf_report_in_headless_chromium(demo_run: Path) -> None:
+    from pypdf import PdfReader
+
+    result = runner.invoke(app, ["report", str(demo_run), "--pdf"])
+    assert result.exit_code == 0, result.output
+    pdf = demo_run / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    metrics = pd.read_parquet(demo_run / "group_metrics.parquet")
+    row = metrics[
+        (metrics["model"] == "hatesonar")
+        & (metrics["metric"] == "false_positive_rate")
+        & (metrics["group"] == "aae")
+    ].iloc[0]
+    assert f"{row['estimate']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" in text
+    assert "False positive rate by dialect group" in text  # the plotly figure was drawn

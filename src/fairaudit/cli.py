@@ -153,13 +153,18 @@ def demo(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
     out: Annotated[Path | None, typer.Option(help="HTML file to write.")] = None,
+    pdf: Annotated[
+        bool, typer.Option(help="Also print it to report.pdf (needs headless Chromium).")
+    ] = False,
 ) -> None:
-    """(Re)write the HTML report of a run folder."""
+    """(Re)write the HTML report of a run folder, and optionally its PDF."""
     _setup_logging(False)
-    from fairaudit.report import write_report
+    from fairaudit.report import write_pdf, write_report
 
     path = _guarded(lambda: write_report(run_dir, out=out))
     typer.echo(str(path))
+    if pdf:
+        typer.echo(str(_guarded(lambda: write_pdf(run_dir))))
 
 
 def _model_frame(run_dir: Path, model: str | None) -> tuple[Any, str, dict[str, Any]]:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +30,7 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from fairaudit import figures
-from fairaudit.exceptions import InputError
+from fairaudit.exceptions import FairauditError, InputError
 from fairaudit.runfolder import write_text_atomic
 
 __all__ = ["RunFolder", "load_run", "render_report", "write_report"]
@@ -817,4 +821,84 @@ def write_report(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
         target.stat().st_size / 1e6,
         time.perf_counter() - started,
     )
+    return target
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-pdf-header-footer",
+    "--virtual-time-budget=15000",
+)
+
+
+def find_chromium() -> str | None:
+    """A headless-capable Chromium on this machine (``$FAIRAUDIT_CHROMIUM`` first), or None."""
+    candidates = [os.environ.get("FAIRAUDIT_CHROMIUM"), "chromium", "chromium-browser"]
+    candidates += ["google-chrome", "/usr/bin/chromium"]
+    for candidate in candidates:
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    return None
+
+
+def write_pdf(
+    run_dir: str | Path, *, out: str | Path | None = None, chromium: str | None = None
+) -> Path:
+    """Print the run's HTML report to PDF with headless Chromium (figures included).
+
+    The HTML report is written first if the run folder has none. The PDF goes to a temporary
+    file in the target folder and is moved into place only when Chromium produced a PDF.
+
+    Raises
+    ------
+    FairauditError
+        When no Chromium is installed (Debian: ``apt-get install chromium``) or printing fails.
+    """
+    run_dir = Path(run_dir)
+    html = run_dir / "report.html"
+    if not html.is_file():
+        write_report(run_dir)
+    browser = chromium or find_chromium()
+    if browser is None:
+        raise FairauditError(
+            "PDF needs headless Chromium: install it (Debian: apt-get install chromium) or set "
+            "FAIRAUDIT_CHROMIUM to its path"
+        )
+    target = Path(out) if out is not None else run_dir / "report.pdf"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as profile:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(handle)
+        try:
+            completed = subprocess.run(
+                [
+                    browser,
+                    *CHROMIUM_FLAGS,
+                    f"--user-data-dir={profile}",
+                    f"--print-to-pdf={temporary}",
+                    html.resolve().as_uri(),
+                ],
+                capture_output=True,
+                timeout=180,
+                check=False,
+            )
+            with open(temporary, "rb") as produced:
+                is_pdf = produced.read(5) == b"%PDF-"
+            if completed.returncode != 0 or not is_pdf:
+                raise FairauditError(
+                    f"{html}: Chromium could not print the report to PDF "
+                    f"(exit {completed.returncode})"
+                )
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    logger.info("wrote %s in %.1f s", target, time.perf_counter() - started)
     return target
