@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 from fairaudit.config import GroupRule
@@ -72,11 +74,27 @@ def language_screen(word_counts: pd.DataFrame, texts: pd.Series) -> pd.Series:
     english = word_counts["words_english"].to_numpy()
     others = [c for c in word_counts.columns if c.startswith("words_") and c != "words_english"]
     foreign = word_counts[others].to_numpy().max(axis=1) if others else np.zeros(len(english))
-    has_letters = texts.map(lambda text: _LATIN_WORD.search(text) is not None).to_numpy()
+    has_letters = _has_latin_word(texts)
     screen = np.where((foreign >= 2) & (foreign > english), "non_english", "english")
     screen = np.where(has_letters, screen, "no_text")
     return pd.Series(
         pd.Categorical(screen, categories=LANGUAGE_SCREEN), index=texts.index, name="language"
+    )
+
+
+def _has_latin_word(texts: pd.Series) -> np.ndarray:
+    """Whether each text holds two ASCII letters in a row (vectorised; ASCII-only, so RE2 and
+    Python ``re`` agree)."""
+    values = texts.to_numpy(dtype=object)
+    try:
+        array = pa.array(values, type=pa.large_string())
+        found = pc.match_substring_regex(array, _LATIN_WORD.pattern)
+        if found.null_count == 0:
+            return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    except (pa.ArrowException, TypeError, UnicodeError):
+        pass
+    return np.fromiter(
+        (_LATIN_WORD.search(text) is not None for text in values), dtype=bool, count=len(values)
     )
 
 

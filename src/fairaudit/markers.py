@@ -46,7 +46,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
-from sklearn.metrics import cohen_kappa_score
 
 from fairaudit.exceptions import InputError
 
@@ -166,11 +165,18 @@ class Marker:
         if not candidates:
             return []
 
-        if self._compiled_exclude:
-            excluded = [r for p in self._compiled_exclude for r in _regions(p, text)]
-            candidates = {
-                (s, e) for s, e in candidates if not any(s < xe and xs < e for xs, xe in excluded)
-            }
+        # Exclusions one pattern at a time, stopping once no candidate is left (same result as
+        # collecting every excluded region first).
+        for exclude in self._compiled_exclude:
+            excluded = list(_regions(exclude, text))
+            if excluded:
+                candidates = {
+                    (s, e)
+                    for s, e in candidates
+                    if not any(s < xe and xs < e for xs, xe in excluded)
+                }
+                if not candidates:
+                    return []
 
         # Same-marker spans never overlap: keep the earliest, then the longest.
         kept: list[tuple[int, int]] = []
@@ -550,26 +556,68 @@ def _text_values(texts: pd.Series) -> np.ndarray:
     return values
 
 
+_DEDUPLICATE_MAX_SHARE = 0.9
+"""Texts are matched once per distinct text when at most this share of the rows is distinct."""
+
+
+def _distinct_texts(values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Codes into the distinct texts, or ``(None, values)`` when there are few repeats."""
+    if len(values) < 2 or _DEDUPLICATE_MAX_SHARE <= 0:
+        return None, values
+    codes, distinct = pd.factorize(values)
+    if len(distinct) > _DEDUPLICATE_MAX_SHARE * len(values):
+        return None, values
+    return codes.astype(np.int64, copy=False), np.asarray(distinct, dtype=object)
+
+
+def _rows_of_distinct(
+    codes: np.ndarray, distinct_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expand items on distinct texts to every row holding the text.
+
+    Returns the rows and, per row, the position of the item it copies.
+    """
+    order = np.argsort(codes, kind="stable")
+    count = np.bincount(codes, minlength=int(codes.max()) + 1 if len(codes) else 0)
+    first = np.concatenate(([0], np.cumsum(count)[:-1]))
+    repeats = count[distinct_rows]
+    copies = np.repeat(np.arange(len(distinct_rows)), repeats)
+    offset = np.arange(len(copies)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    rows = order[first[distinct_rows][copies] + offset]
+    return rows.astype(np.int64, copy=False), copies
+
+
 def _spans_frame(
     texts: pd.Series,
     values: np.ndarray,
-    rows: list[int],
-    markers: list[str],
-    starts: list[int],
-    ends: list[int],
+    rows: list[int] | np.ndarray,
+    markers: list[str] | np.ndarray,
+    starts: list[int] | np.ndarray,
+    ends: list[int] | np.ndarray,
+    *,
+    span_text: np.ndarray | None = None,
 ) -> pd.DataFrame:
     row_array = np.asarray(rows, dtype=np.int64)
     start_array = np.asarray(starts, dtype=np.int64)
     end_array = np.asarray(ends, dtype=np.int64)
     marker_array = np.asarray(markers, dtype=object)
-    order = np.lexsort((marker_array, end_array, start_array, row_array)) if rows else []
+    has_rows = len(row_array) > 0
+    order = np.lexsort((marker_array, end_array, start_array, row_array)) if has_rows else []
     row_array = row_array[order]
     start_array = start_array[order]
     end_array = end_array[order]
     marker_array = marker_array[order]
 
-    ids = texts.index.to_numpy(dtype=object)[row_array] if rows else np.array([], dtype=object)
-    span_text = [values[r][s:e] for r, s, e in zip(row_array, start_array, end_array, strict=True)]
+    ids = texts.index.to_numpy(dtype=object)[row_array] if has_rows else np.array([], dtype=object)
+    if span_text is not None:
+        span_text = list(np.asarray(span_text, dtype=object)[order])
+    else:
+        span_text = [
+            values[r][s:e]
+            for r, s, e in zip(
+                row_array.tolist(), start_array.tolist(), end_array.tolist(), strict=True
+            )
+        ]
     return pd.DataFrame(
         {
             "id": pd.array([str(i) for i in ids], dtype=object),
@@ -657,7 +705,11 @@ def annotate(
     """
     global _FORK_STATE
     started = time.perf_counter()
-    values = _text_values(texts)
+    all_values = _text_values(texts)
+    # Spans depend on the text alone: match each distinct text once (retweets and copies are
+    # common in social-media corpora) and copy the spans to every row holding that text.
+    codes, distinct = _distinct_texts(all_values)
+    values = all_values if codes is None else distinct
     array = pa.array(values, type=pa.large_string())
 
     if n_jobs is None:
@@ -687,13 +739,34 @@ def annotate(
         shares = [_match_candidates(values, marker_set, candidates, 0, 1)]
 
     ids = marker_set.ids
-    rows = [r for share in shares for r in share[0]]
-    markers = [ids[m] for share in shares for m in share[1]]
-    starts = [x for share in shares for x in share[2]]
-    ends = [x for share in shares for x in share[3]]
-    spans = _spans_frame(texts, values, rows, markers, starts, ends)
+    rows = np.fromiter((r for share in shares for r in share[0]), dtype=np.int64)
+    numbers = np.fromiter((m for share in shares for m in share[1]), dtype=np.int64)
+    starts = np.fromiter((x for share in shares for x in share[2]), dtype=np.int64)
+    ends = np.fromiter((x for share in shares for x in share[3]), dtype=np.int64)
+    if codes is not None:
+        span_text = np.array(
+            [
+                values[r][s:e]
+                for r, s, e in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True)
+            ],
+            dtype=object,
+        )
+        rows, copies = _rows_of_distinct(codes, rows)
+        numbers, starts, ends, span_text = (
+            numbers[copies],
+            starts[copies],
+            ends[copies],
+            span_text[copies],
+        )
+        markers = np.asarray(ids, dtype=object)[numbers]
+        spans = _spans_frame(texts, all_values, rows, markers, starts, ends, span_text=span_text)
+    else:
+        markers = np.asarray(ids, dtype=object)[numbers]
+        spans = _spans_frame(texts, all_values, rows, markers, starts, ends)
     logger.info(
-        "annotated %s utterances in %.2f s (prefilter %.2f s, %d process%s), %d markers, %s spans",
+        "annotated %s utterances (%s distinct) in %.2f s (prefilter %.2f s, %d process%s), "
+        "%d markers, %s spans",
+        f"{len(all_values):,}",
         f"{len(values):,}",
         time.perf_counter() - started,
         prefiltered - started,
@@ -759,13 +832,19 @@ def marker_counts(spans: pd.DataFrame, ids: pd.Index, marker_set: MarkerSet) -> 
     columns = [f"marker_{marker_id}" for marker_id in marker_set.ids]
     index = pd.Index(ids)
     known = spans[spans["marker"].isin(marker_set.ids)]
-    table = pd.crosstab(known["id"].astype(str), known["marker"]) if len(known) else None
-    counts = pd.DataFrame(0, index=index, columns=columns, dtype="int64")
-    if table is not None:
-        table = table.reindex(columns=list(marker_set.ids), fill_value=0)
-        table.columns = columns
-        table = table.reindex(index.astype(str), fill_value=0)
-        counts.loc[:, columns] = table.to_numpy(dtype="int64")
+    values = np.zeros((len(index), len(columns)), dtype=np.int64)
+    if len(known):
+        # A cross-tabulation of (id, marker), looked up by the ids as strings.
+        span_ids, distinct_ids = pd.factorize(known["id"].astype(str).to_numpy(dtype=object))
+        marker_numbers = pd.Index(list(marker_set.ids)).get_indexer(known["marker"])
+        table = np.bincount(
+            span_ids.astype(np.int64) * len(columns) + marker_numbers,
+            minlength=len(distinct_ids) * len(columns),
+        ).reshape(len(distinct_ids), len(columns))
+        position = pd.Index(distinct_ids).get_indexer(index.astype(str))
+        found = position >= 0
+        values[found] = table[position[found]]
+    counts = pd.DataFrame(values, index=index, columns=columns)
     counts["markers_total"] = counts[columns].sum(axis=1).astype("int64")
     strong = [f"marker_{marker_id}" for marker_id in marker_set.strong_ids]
     counts["markers_strong"] = counts[strong].sum(axis=1).astype("int64")
@@ -863,6 +942,8 @@ def _f1(precision: float, recall: float) -> float:
 def _kappa(gold: np.ndarray, predicted: np.ndarray) -> float:
     if len(np.union1d(gold, predicted)) < 2:
         return math.nan
+    from sklearn.metrics import cohen_kappa_score  # slow to import; only evaluate needs it
+
     return float(cohen_kappa_score(gold, predicted))
 
 

@@ -98,6 +98,9 @@ _TOKEN_PATTERN = re.compile(rf"(?:{_DROPPED})|({_KEPT})", flags=re.VERBOSE | re.
 # Texts per regular-expression scan in predict: bounds the memory of the token list.
 _TOKENIZE_CHUNK = 20_000
 
+# Texts are inferred once per distinct text when at most this share of the rows is distinct.
+_DEDUPLICATE_MAX_SHARE = 0.9
+
 # Messages updated in lockstep: small enough for the (4, M) working arrays to stay in cache.
 _INFERENCE_CHUNK = 8_192
 # Upper bound of tokens x messages held at once for one length bucket.
@@ -356,8 +359,13 @@ class TwitterAAEModel:
            EMNLP 2016, 1119-1130. https://doi.org/10.18653/v1/D16-1120
         """
         _check_options(alpha=alpha, passes=passes)
-        index = texts.index if isinstance(texts, pd.Series) else pd.RangeIndex(len(texts))
-        values = list(texts)
+        if isinstance(texts, pd.Series):
+            index = texts.index
+            # Iterating a pyarrow-backed Series is slow; one conversion to objects is not.
+            values = texts.to_numpy(dtype=object).tolist()
+        else:
+            index = pd.RangeIndex(len(texts))
+            values = list(texts)
         for position, text in enumerate(values):
             if not isinstance(text, str):
                 raise InputError(
@@ -366,27 +374,39 @@ class TwitterAAEModel:
                 )
 
         started = time.perf_counter()
-        encoded = self._encode(values)
+        # The estimate depends on the text alone: infer each distinct text once (retweets and
+        # copies are common) and copy the result to every row holding it.
+        codes = None
+        distinct = values
+        if len(values) >= 2 and _DEDUPLICATE_MAX_SHARE > 0:
+            factorized, uniques = pd.factorize(np.asarray(values, dtype=object))
+            if len(uniques) <= _DEDUPLICATE_MAX_SHARE * len(values):
+                codes, distinct = factorized, list(uniques)
+        encoded = self._encode(distinct)
         tokenized = time.perf_counter()
         proportions = self._infer(encoded, alpha=alpha, passes=passes)
         inferred = time.perf_counter()
 
-        result = pd.DataFrame(proportions, index=index, columns=list(COLUMNS))
-        result["n_tokens"] = encoded.n_tokens
-        result["n_in_vocabulary"] = encoded.n_in_vocabulary
+        def per_row(column: np.ndarray) -> np.ndarray:
+            return column if codes is None else column[codes]
+
+        result = pd.DataFrame(per_row(proportions), index=index, columns=list(COLUMNS))
+        result["n_tokens"] = per_row(encoded.n_tokens)
+        result["n_in_vocabulary"] = per_row(encoded.n_in_vocabulary)
         if word_sets:
-            text_of_word = np.repeat(np.arange(len(values)), encoded.n_in_vocabulary)
+            text_of_word = np.repeat(np.arange(len(distinct)), encoded.n_in_vocabulary)
             for name, words in word_sets.items():
                 member = np.zeros(len(self.word_probabilities), dtype=bool)
                 rows = [self._lookup.get(word.lower(), -1) for word in words]
                 member[[row for row in rows if row >= 0]] = True
-                result[f"words_{name}"] = np.bincount(
-                    text_of_word[member[encoded.word_rows]], minlength=len(values)
+                result[f"words_{name}"] = per_row(
+                    np.bincount(text_of_word[member[encoded.word_rows]], minlength=len(distinct))
                 )
         logger.info(
-            "estimated dialect proportions for %s of %s texts (%s tokens, %s in vocabulary) "
-            "in %.2f s: tokenising %.2f s, inference %.2f s",
+            "estimated dialect proportions for %s of %s distinct texts (%s rows; %s tokens, %s "
+            "in vocabulary) in %.2f s: tokenising %.2f s, inference %.2f s",
             f"{int(np.isfinite(proportions[:, 0]).sum()):,}",
+            f"{len(distinct):,}",
             f"{len(values):,}",
             f"{int(encoded.n_tokens.sum()):,}",
             f"{int(encoded.n_in_vocabulary.sum()):,}",
