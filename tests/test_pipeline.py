@@ -224,7 +224,7 @@ def test_overwrite_never_replaces_a_folder_that_is_not_a_run(tmp_path: Path) -> 
     precious.mkdir()
     (precious / "chapter1.txt").write_text("years of work")
     result = runner.invoke(app, ["run", str(config), "--out", str(precious), "--overwrite"])
-    assert result.exit_code == 2 and "not a fairaudit run folder" in result.output
+    assert result.exit_code == 2 and "not a fairaudit output folder" in result.output
     assert (precious / "chapter1.txt").read_text() == "years of work"
     # An earlier run folder is replaced.
     run = tmp_path / "run"
@@ -385,3 +385,31 @@ def test_pdf_report_in_headless_chromium(demo_run: Path) -> None:
     ].iloc[0]
     assert f"{row['estimate']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" in text
     assert "False positive rate by dialect group" in text  # the plotly figure was drawn
+
+
+def test_compare_and_weights_never_replace_an_audit_run(demo_run: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    shutil.copytree(demo_run, victim)
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(victim),
+            str(demo_run),
+            "--out",
+            str(victim),
+            "--overwrite",
+            "--n-boot",
+            "100",
+        ],
+    )
+    assert result.exit_code == 2 and "fairaudit-run" in result.output
+    assert (victim / "utterances.parquet").is_file()
+    corpus = tmp_path / "train.csv"
+    corpus.write_text("id,text,label\na,hello there,0\nb,you are a fool,1\n")
+    result = runner.invoke(
+        app,
+        ["weights", str(corpus), "--from", str(victim), "--out", str(victim), "--overwrite"],
+    )
+    assert result.exit_code == 2
+    assert (victim / "utterances.parquet").is_file()

@@ -26,6 +26,8 @@ T = TypeVar("T")
 
 logger = logging.getLogger("fairaudit")
 
+_COMPARISON_KIND = "fairaudit-ab-comparison"
+
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -167,12 +169,27 @@ def report(
         typer.echo(str(_guarded(lambda: write_pdf(run_dir))))
 
 
+def _audit_manifest(run_dir: Path) -> dict[str, Any]:
+    """The manifest of an audit run folder (not of a comparison or weights folder)."""
+    from fairaudit.exceptions import InputError
+    from fairaudit.runfolder import RUN_KIND, read_manifest
+
+    manifest = read_manifest(run_dir)
+    kind = manifest.get("kind", RUN_KIND)
+    if kind != RUN_KIND or "models" not in manifest or "config" not in manifest:
+        raise InputError(
+            f"not an audit run folder (its manifest is of kind {kind!r})",
+            file=Path(run_dir) / "manifest.json",
+        )
+    return manifest
+
+
 def _model_frame(run_dir: Path, model: str | None) -> tuple[Any, str, dict[str, Any]]:
     """One model's audited items of a run folder: id, group, gold, score, flagged."""
     from fairaudit.exceptions import InputError
-    from fairaudit.runfolder import read_manifest, read_table
+    from fairaudit.runfolder import read_table
 
-    manifest = read_manifest(run_dir)
+    manifest = _audit_manifest(run_dir)
     names = [m["name"] for m in manifest["models"] if not m.get("skipped")]
     chosen = model or names[0]
     if chosen not in names:
@@ -201,6 +218,12 @@ def compare(
 ) -> None:
     """Paired A/B comparison of two audits on the same items (shared items only, counted)."""
     _setup_logging(False)
+    if n_boot < 100:
+        typer.echo(f"error: --n-boot must be at least 100, got {n_boot}", err=True)
+        raise typer.Exit(2)
+    if not 0 < margin < 1:
+        typer.echo(f"error: --margin must be between 0 and 1 (exclusive), got {margin}", err=True)
+        raise typer.Exit(2)
     from fairaudit.abtest import ab_verdict, paired_ab_comparison
     from fairaudit.runfolder import atomic_run_folder, write_json, write_table
 
@@ -221,11 +244,11 @@ def compare(
             reference_group=reference,
         )
         verdict = ab_verdict(table, reference_group=reference)
-        with atomic_run_folder(out, overwrite=overwrite) as staging:
+        with atomic_run_folder(out, overwrite=overwrite, kind=_COMPARISON_KIND) as staging:
             write_table(table, staging, "ab_comparison", csv=True)
             write_json(
                 {
-                    "kind": "fairaudit-ab-comparison",
+                    "kind": _COMPARISON_KIND,
                     "run_a": str(Path(run_a).resolve()),
                     "model_a": name_a,
                     "run_b": str(Path(run_b).resolve()),
@@ -274,8 +297,14 @@ def weights(
     from fairaudit.corpus import read_corpus
     from fairaudit.dialect import annotate_dialect
     from fairaudit.reweighting import export_weights, weight_training_corpus
-    from fairaudit.runfolder import read_manifest
 
+    if max_weight is not None and not (math.isfinite(max_weight) and max_weight >= 1):
+        typer.echo(
+            f"error: --max-weight must be a finite number of at least 1 (weights have mean 1), "
+            f"got {max_weight}",
+            err=True,
+        )
+        raise typer.Exit(2)
     if scheme not in {"kamiran_calders", "group_balance"}:
         typer.echo(
             "error: --scheme must be kamiran_calders or group_balance here (error_targeted "
@@ -285,7 +314,7 @@ def weights(
         raise typer.Exit(2)
 
     def action() -> Path:
-        manifest = read_manifest(from_run)
+        manifest = _audit_manifest(from_run)
         settings = load_config(config) if config else RunConfig.model_validate(manifest["config"])
         base = Path(config).resolve().parent if config else Path.cwd()
         columns = settings.corpus.columns
@@ -341,6 +370,17 @@ def dashboard(
     if not 1 <= len(runs) <= 2:
         typer.echo("error: give one run folder, or two (A and B)", err=True)
         raise typer.Exit(2)
+    if not 1 <= port <= 65535:
+        typer.echo(f"error: --port must be between 1 and 65535, got {port}", err=True)
+        raise typer.Exit(2)
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            typer.echo(f"error: cannot listen on {host}:{port} ({error.strerror})", err=True)
+            raise typer.Exit(2) from None
     _guarded(lambda: serve(runs, host=host, port=port))
 
 
@@ -424,6 +464,7 @@ def markers_import(
     _setup_logging(False)
     import pandas as pd
 
+    from fairaudit.exceptions import InputError
     from fairaudit.labelstudio import import_annotations, import_prodigy
     from fairaudit.runfolder import read_table, write_parquet_atomic
 
@@ -431,6 +472,12 @@ def markers_import(
         texts = read_table(run_dir, "utterances").set_index("id")["text"]
         reader = import_prodigy if prodigy else import_annotations
         result = reader(export, texts=texts)
+        if result.annotated.empty:
+            raise InputError(
+                f"no completed annotations found ({len(result.rejected)} task(s) rejected); is "
+                f"this a {'Prodigy' if prodigy else 'Label Studio'} export?",
+                file=export,
+            )
         table = result.spans.copy()
         annotated = result.annotated.assign(marker=None, start=-1, end=-1, text=None)
         annotated["source"] = "annotated_item"
@@ -458,11 +505,34 @@ def markers_agreement(
     import pandas as pd
 
     from fairaudit.agreement import marker_agreement
+    from fairaudit.exceptions import InputError
     from fairaudit.runfolder import read_table
+
+    if format not in {"table", "json"}:
+        typer.echo("error: --format must be table or json", err=True)
+        raise typer.Exit(2)
+
+    def read_layer() -> pd.DataFrame:
+        if not human.is_file():
+            raise InputError("human layer not found (write it with `markers import`)", file=human)
+        try:
+            layer = pd.read_parquet(human)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is one clear line
+            raise InputError(f"not a Parquet human layer ({error})", file=human) from None
+        needed = {"id", "marker", "start", "end", "text", "source", "annotator"}
+        if not needed <= set(layer.columns):
+            raise InputError(
+                f"not a human layer written by `markers import`: missing columns "
+                f"{sorted(needed - set(layer.columns))}",
+                file=human,
+            )
+        if not (layer["source"] == "annotated_item").any():
+            raise InputError("the human layer lists no annotated items", file=human)
+        return layer
 
     def action() -> Any:
         rules = read_table(run_dir, "spans")
-        layer = pd.read_parquet(human)
+        layer = read_layer()
         annotated = layer[layer["source"] == "annotated_item"]
         spans = layer[layer["source"] != "annotated_item"]
         items = {

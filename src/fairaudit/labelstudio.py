@@ -658,10 +658,8 @@ def _read_tasks(path: Path) -> list[Any]:
                 raise InputError(
                     f"neither JSON nor JSON Lines: {error}", file=path, row=number
                 ) from None
-    if isinstance(tasks, Mapping):
-        tasks = [tasks]
-    if not isinstance(tasks, list):
-        raise InputError("a Label Studio export must be a list of tasks", file=path)
+    if not isinstance(tasks, list) or not tasks:
+        raise InputError("a Label Studio export must be a non-empty list of tasks", file=path)
     return tasks
 
 
@@ -820,6 +818,8 @@ def _annotation_rows(
             value = item.get("value")
             if not isinstance(value, Mapping):
                 raise _TaskRejected(f"result {item.get('id')!r} has no value")
+            if not value.get("labels"):
+                raise _TaskRejected(f"result {item.get('id')!r} marks a span with no label")
             span_text = value.get("text")
             if not isinstance(span_text, str):
                 raise _TaskRejected(f"result {item.get('id')!r} has no value.text to check")

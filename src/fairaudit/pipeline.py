@@ -224,7 +224,7 @@ def _further_analyses(
             )
         if columns.template is not None and columns.slot_value is not None:
             report = counterfactual_report(
-                audited.reset_index(),
+                audited,
                 template="template",
                 slot_value="slot_value",
                 slot_kind="slot_kind" if columns.slot_kind else None,

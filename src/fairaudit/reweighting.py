@@ -820,7 +820,7 @@ def export_weights(
 
     table = result.weights.reset_index(drop=True)
     table["id"] = table["id"].astype(str)
-    with atomic_run_folder(out, overwrite=overwrite) as staging:
+    with atomic_run_folder(out, overwrite=overwrite, kind="fairaudit-weights") as staging:
         table.to_parquet(staging / "weights.parquet", index=False)
         table.to_csv(staging / "weights.csv", index=False, lineterminator="\n")
         table.to_json(staging / "weights.jsonl", orient="records", lines=True)

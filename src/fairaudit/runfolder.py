@@ -184,26 +184,50 @@ def read_table(run_dir: str | Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _check_replaceable(out: Path) -> None:
-    """Refuse to replace anything but an earlier run folder (or an empty folder)."""
+RUN_KIND = "fairaudit-run"
+
+
+def folder_kind(folder: Path) -> str | None:
+    """The ``kind`` in a folder's manifest (an audit run when absent), or None without one."""
+    path = folder / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "unreadable"
+    return manifest.get("kind", RUN_KIND) if isinstance(manifest, dict) else "unreadable"
+
+
+def _check_replaceable(out: Path, kind: str) -> None:
+    """Refuse to replace anything but an earlier output of the same kind (or an empty folder)."""
     here = Path.cwd().resolve()
     if out == here or out in here.parents:
         raise FairauditError(f"{out}: is the working folder or one above it; choose a new --out")
     if not out.is_dir():
         raise FairauditError(f"{out}: exists and is not a folder; choose another --out")
-    if not (out / "manifest.json").is_file() and any(out.iterdir()):
+    existing = folder_kind(out)
+    if existing is None and any(out.iterdir()):
         raise FairauditError(
-            f"{out}: is not a fairaudit run folder (no manifest.json) and is not empty; "
-            "--overwrite only replaces earlier runs"
+            f"{out}: is not a fairaudit output folder (no manifest.json) and is not empty; "
+            "--overwrite only replaces earlier outputs of the same command"
+        )
+    if existing is not None and existing != kind:
+        raise FairauditError(
+            f"{out}: holds a {existing} output, not a {kind} one; --overwrite only replaces "
+            "an earlier output of the same command"
         )
 
 
 @contextlib.contextmanager
-def atomic_run_folder(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_run_folder(
+    out: str | Path, *, overwrite: bool = False, kind: str = RUN_KIND
+) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``out`` only if the block finishes.
 
-    With ``overwrite``, an existing ``out`` is replaced only when it is an earlier run folder
-    (it has ``manifest.json``) or an empty folder, never the working folder or one above it.
+    With ``overwrite``, an existing ``out`` is replaced only when it is an earlier output of the
+    same ``kind`` (its ``manifest.json`` says so; audit runs have no kind) or an empty folder,
+    never the working folder or one above it, so one command never replaces another's output.
 
     Raises
     ------
@@ -216,7 +240,7 @@ def atomic_run_folder(out: str | Path, *, overwrite: bool = False) -> Iterator[P
             raise FairauditError(
                 f"{out}: already exists; choose another --out or pass --overwrite"
             )
-        _check_replaceable(out)
+        _check_replaceable(out, kind)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))

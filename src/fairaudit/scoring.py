@@ -524,8 +524,10 @@ def _import_callable(name: str, spec: str) -> Callable[[list[str]], Any]:
         target: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as error:
-        raise ModelError(f"model {name!r}: cannot import callable {spec!r} ({error})") from None
+    except Exception as error:  # noqa: BLE001 - user code may fail to import in any way
+        raise ModelError(
+            f"model {name!r}: cannot import callable {spec!r} ({type(error).__name__}: {error})"
+        ) from None
     if not callable(target):
         raise ModelError(f"model {name!r}: {spec!r} is not callable")
     return target  # type: ignore[no-any-return]
@@ -572,8 +574,10 @@ def _callable_identity(name: str, spec: str) -> dict[str, Any]:
     module_name = spec.partition(":")[0]
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ModelError(f"model {name!r}: cannot import callable {spec!r} ({error})") from None
+    except Exception as error:  # noqa: BLE001 - user code may fail to import in any way
+        raise ModelError(
+            f"model {name!r}: cannot import callable {spec!r} ({type(error).__name__}: {error})"
+        ) from None
     source = inspect.getsourcefile(module) if hasattr(module, "__file__") else None
     top = module_name.split(".")[0]
     return {
