@@ -244,3 +244,20 @@ def test_reference_model_uses_sample_weight() -> None:
     probe = ["you are"]
     assert plain.predict_proba(probe)[0, 1] == again.predict_proba(probe)[0, 1]
     assert weighted.predict_proba(probe)[0, 1] < plain.predict_proba(probe)[0, 1]
+
+
+def test_bootstrap_p_has_no_resampling_floor() -> None:
+    # A planted, large change in the aae FPR gap: its p must not stop at 2 / (n_boot + 1),
+    # or a Holm correction would rank a large effect behind a small one.
+    frame_a, _ = make_frames(n=2000, seed=5)
+    frame_b = frame_a.copy()
+    aae_negatives = (frame_b["dialect_group"] == "aae") & ~frame_b["gold_toxic"]
+    frame_b.loc[aae_negatives, "flagged"] = False
+    n_boot = 200
+    table = paired_ab_comparison(
+        frame_a, frame_b, group="dialect_group", gold="gold_toxic", n_boot=n_boot, seed=2
+    )
+    gap = table[table["metric"] == "false_positive_rate_gap"].iloc[0]
+    assert gap["change"] < -0.2
+    assert gap["p_value"] < 2 / (n_boot + 1)
+    assert gap["ci_high"] < 0

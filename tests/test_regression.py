@@ -314,3 +314,23 @@ def test_separated_control_switches_to_firth() -> None:
     methods = table.drop_duplicates("model").set_index("model")["method"]
     assert methods["without_controls"] == "ml_wald"
     assert methods["with_controls"] == "firth_penalised_lr"
+
+
+def test_cmh_p_value_keeps_its_tail_for_large_statistics() -> None:
+    # Two strata, a very strong association: 1 - cdf would underflow to 0.
+    rows = []
+    for gold in (0, 1):
+        rows += [("aae", gold, 1)] * 400 + [("aae", gold, 0)] * 20
+        rows += [("sae", gold, 1)] * 20 + [("sae", gold, 0)] * 400
+    frame = pd.DataFrame(rows, columns=["g", "gold", "flag"])
+    table = cmh_test(frame, group="g", gold="gold", flagged="flag", reference="sae")
+    row = table.iloc[0]
+    # The Mantel-Haenszel statistic by hand over the two identical 2x2 strata.
+    a, b, c, d = 400, 20, 20, 400
+    n = a + b + c + d
+    expected_a = (a + b) * (a + c) / n
+    variance = (a + b) * (c + d) * (a + c) * (b + d) / (n**2 * (n - 1))
+    statistic = (2 * (a - expected_a)) ** 2 / (2 * variance)
+    assert row["statistic"] == pytest.approx(statistic, rel=1e-9)
+    assert row["p_value"] == pytest.approx(stats.chi2.sf(statistic, 1), rel=1e-9)
+    assert 0 < row["p_value"] < 1e-100

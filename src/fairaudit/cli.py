@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -30,6 +31,10 @@ _COMPARISON_KIND = "fairaudit-ab-comparison"
 
 
 def _setup_logging(verbose: bool) -> None:
+    # Statistical caveats print as one line each, not with the source line that raised them.
+    warnings.formatwarning = lambda message, category, *args, **kwargs: (
+        f"warning ({category.__name__}): {message}\n"
+    )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -72,7 +77,8 @@ def _print_summary(result: Any) -> None:
     metrics = result.group_metrics
     fpr = metrics[metrics["metric"] == "false_positive_rate"]
     typer.echo("")
-    typer.echo("False positive rate on gold non-toxic items (95% interval unless alpha differs):")
+    confidence = 100 * (1 - result.manifest.get("alpha", 0.05))
+    typer.echo(f"False positive rate on gold non-toxic items ({confidence:g}% intervals):")
     typer.echo(f"{'model':<18}{'group':<12}{'FPR':>8}  {'interval':<18}{'n':>7}  note")
     for row in fpr.itertuples():
         note = "small group" if getattr(row, "small_group", False) else ""
@@ -243,7 +249,9 @@ def compare(
             margin=margin,
             reference_group=reference,
         )
-        verdict = ab_verdict(table, reference_group=reference)
+        verdict = f"A = {name_a} ({run_a}), B = {name_b} ({run_b}): " + ab_verdict(
+            table, reference_group=reference
+        )
         with atomic_run_folder(out, overwrite=overwrite, kind=_COMPARISON_KIND) as staging:
             write_table(table, staging, "ab_comparison", csv=True)
             write_json(
@@ -283,7 +291,11 @@ def weights(
         ),
     ] = None,
     scheme: Annotated[
-        str, typer.Option(help="kamiran_calders, group_balance or error_targeted")
+        str,
+        typer.Option(
+            help="kamiran_calders or group_balance (error_targeted needs the "
+            "model's flags on the training items: see docs/weights.md)"
+        ),
     ] = "kamiran_calders",
     max_weight: Annotated[float | None, typer.Option(help="Clip weights at this.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the integer copies.")] = 0,

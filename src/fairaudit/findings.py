@@ -69,10 +69,17 @@ def main_findings(
             if {"without_controls", "with_controls"} <= set(terms.index):
                 before = terms.loc["without_controls", "odds_ratio"]
                 after = terms.loc["with_controls", "odds_ratio"]
-                sentence += (
-                    f"; with profanity and identity-term controls the {group} odds ratio of "
-                    f"being flagged goes from {before:.2f} to {after:.2f}"
-                )
+                used = terms.loc["with_controls", "controls"]
+                if isinstance(used, str) and used.strip():
+                    sentence += (
+                        f"; with {used.replace('_', ' ')} as controls the {group} odds ratio "
+                        f"of being flagged goes from {before:.2f} to {after:.2f}"
+                    )
+                else:
+                    sentence += (
+                        "; no lexical control could be fitted (none varies in these data), "
+                        f"so the {group} odds ratio {before:.2f} is unadjusted for profanity"
+                    )
         sentences.append(sentence + ".")
     label_bias = tables.get("label_bias")
     if label_bias is not None and {group, reference} <= set(label_bias["group"]):

@@ -100,6 +100,7 @@ def _join(
 
 _ANALYSIS_COLUMNS = (
     "dialect_score",
+    "language",
     "conversation_id",
     "speaker",
     "pair_id",
@@ -170,8 +171,11 @@ def _further_analyses(
             )
         if config.audit.marker_subgroups and markers:
             carrying = utterances.loc[audited.index, markers].gt(0)
-            marker_aucs.append(
-                bias_aucs(
+            with warnings.catch_warnings():
+                # Exploratory: small marker subgroups are marked in the table (small_group),
+                # not repeated as run-level caveats.
+                warnings.simplefilter("ignore", FairauditWarning)
+                table = bias_aucs(
                     audited[["gold_toxic", "score"]].join(carrying),
                     group=markers,
                     gold="gold_toxic",
@@ -179,8 +183,8 @@ def _further_analyses(
                     subgroups="overlapping",
                     alpha=alpha,
                     min_negatives=config.audit.min_negatives,
-                ).assign(model=model)
-            )
+                )
+            marker_aucs.append(table.assign(model=model))
     if intersections:
         tables["intersection_metrics"] = pd.concat(intersections, ignore_index=True)
     if marker_aucs:
@@ -190,7 +194,13 @@ def _further_analyses(
         audited = frame[frame["in_audit"]].copy()
         audited["gold_toxic"] = audited["gold_toxic"].astype(bool)
         if "dialect_score" in audited.columns and columns.group is None:
-            scored = audited[audited["dialect_score"].notna()]
+            # The same rows the groups could use: a dialect score, and English (the language
+            # screen makes other text uncertain whatever its score).
+            usable = audited["dialect_score"].notna()
+            if "language" in audited.columns:
+                usable &= audited["language"].astype(str) == "english"
+            scored = audited[usable]
+            left_out = {"n_rows_used": int(usable.sum()), "n_rows_left_out": int((~usable).sum())}
             soft.append(
                 weighted_group_rates(
                     scored,
@@ -199,7 +209,7 @@ def _further_analyses(
                     flagged="flagged",
                     alpha=alpha,
                     min_effective_n=config.audit.min_negatives,
-                ).assign(model=model)
+                ).assign(model=model, **left_out)
             )
             sensitivity.append(
                 threshold_sensitivity(
@@ -209,7 +219,7 @@ def _further_analyses(
                     flagged="flagged",
                     alpha=alpha,
                     min_negatives=config.audit.min_negatives,
-                ).assign(model=model)
+                ).assign(model=model, **left_out)
             )
         if columns.pair_id is not None and columns.variant is not None:
             paired.append(

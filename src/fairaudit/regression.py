@@ -282,7 +282,10 @@ def _cmh_row(tables: list[np.ndarray], *, alpha: float) -> dict[str, Any]:
         row["undefined_reason"] = "zero_variance"
     else:
         test = table.test_null_odds(correction=False)
-        row["statistic"], row["p_value"] = float(test.statistic), float(test.pvalue)
+        # statsmodels returns 1 - cdf, which underflows to 0 for large statistics: the survival
+        # function keeps the tail probability (e.g. 1.5e-73 rather than 0).
+        row["statistic"] = float(test.statistic)
+        row["p_value"] = float(stats.chi2.sf(test.statistic, 1))
     if denominator == 0:
         row["undefined_reason"] = row["undefined_reason"] or "infinite_pooled_odds_ratio"
         return row
@@ -298,8 +301,9 @@ def _cmh_row(tables: list[np.ndarray], *, alpha: float) -> dict[str, Any]:
             homogeneity = table.test_equal_odds(adjust=False)
         if np.isfinite(homogeneity.statistic):
             row["breslow_day_statistic"] = float(homogeneity.statistic)
-            row["breslow_day_p_value"] = float(homogeneity.pvalue)
-            row["homogeneity_rejected"] = bool(homogeneity.pvalue < alpha)
+            p_homogeneity = float(stats.chi2.sf(homogeneity.statistic, len(tables) - 1))
+            row["breslow_day_p_value"] = p_homogeneity
+            row["homogeneity_rejected"] = bool(p_homogeneity < alpha)
     return row
 
 
