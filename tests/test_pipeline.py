@@ -413,3 +413,51 @@ def test_compare_and_weights_never_replace_an_audit_run(demo_run: Path, tmp_path
     )
     assert result.exit_code == 2
     assert (victim / "utterances.parquet").is_file()
+
+
+def test_error_targeted_weights_from_given_flags(
+    demo_run: Path, davidson_csv: Path, tmp_path: Path
+) -> None:
+    ids = pd.read_csv(davidson_csv, usecols=[0]).iloc[:, 0].astype(str)
+    flagged = np.arange(len(ids)) % 5 == 0
+    flags = tmp_path / "flags.csv"
+    pd.DataFrame({"id": ids, "flagged": flagged.astype(int)}).to_csv(flags, index=False)
+    out = tmp_path / "w"
+    result = runner.invoke(
+        app,
+        [
+            "weights",
+            str(davidson_csv),
+            "--from",
+            str(demo_run),
+            "--out",
+            str(out),
+            "--scheme",
+            "error_targeted",
+            "--flags",
+            str(flags),
+            "--strength",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    weights = pd.read_parquet(out / "weights.parquet").set_index("id")
+    target = (weights["group"] == "aae") & ~weights["label"].astype(bool)
+    target &= pd.Series(flagged, index=ids).reindex(weights.index).to_numpy()
+    # By hand: 1 + strength on the targeted cell, 1 elsewhere, then normalised to mean 1.
+    raw = np.where(target, 4.0, 1.0)
+    np.testing.assert_allclose(weights["sample_weight"], raw / raw.mean())
+    refused = runner.invoke(
+        app,
+        [
+            "weights",
+            str(davidson_csv),
+            "--from",
+            str(demo_run),
+            "--out",
+            str(tmp_path / "x"),
+            "--scheme",
+            "error_targeted",
+        ],
+    )
+    assert refused.exit_code == 2 and "--flags" in refused.output

@@ -298,6 +298,14 @@ def weights(
         ),
     ] = "kamiran_calders",
     max_weight: Annotated[float | None, typer.Option(help="Clip weights at this.")] = None,
+    flags: Annotated[
+        Path | None,
+        typer.Option(
+            help="error_targeted: a CSV/Parquet of id, flagged with the audited model's "
+            "out-of-fold flags on the training items."
+        ),
+    ] = None,
+    strength: Annotated[float, typer.Option(help="error_targeted: extra weight.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the integer copies.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace earlier weights.")] = False,
 ) -> None:
@@ -306,8 +314,9 @@ def weights(
     import pandas as pd
 
     from fairaudit.config import RunConfig, load_config
-    from fairaudit.corpus import read_corpus
+    from fairaudit.corpus import read_corpus, read_table
     from fairaudit.dialect import annotate_dialect
+    from fairaudit.exceptions import InputError
     from fairaudit.reweighting import export_weights, weight_training_corpus
 
     if max_weight is not None and not (math.isfinite(max_weight) and max_weight >= 1):
@@ -317,10 +326,15 @@ def weights(
             err=True,
         )
         raise typer.Exit(2)
-    if scheme not in {"kamiran_calders", "group_balance"}:
+    if scheme not in {"kamiran_calders", "group_balance", "error_targeted"}:
         typer.echo(
-            "error: --scheme must be kamiran_calders or group_balance here (error_targeted "
-            "needs the model's flags on the training items; see docs/weights.md)",
+            "error: --scheme must be kamiran_calders, group_balance or error_targeted", err=True
+        )
+        raise typer.Exit(2)
+    if (scheme == "error_targeted") != (flags is not None):
+        typer.echo(
+            "error: error_targeted needs --flags (the model's out-of-fold flags on the training "
+            "items), and --flags only applies to error_targeted; see docs/weights.md",
             err=True,
         )
         raise typer.Exit(2)
@@ -356,12 +370,40 @@ def weights(
                 "gold_toxic": corpus["gold_toxic"].to_numpy(),
             }
         )
+        options: dict[str, Any] = {}
+        if flags is not None:
+            given = read_table(flags, format="auto")
+            for column in ("id", "flagged"):
+                if column not in given.columns:
+                    raise InputError("missing column", file=flags, column=column)
+            decisions = given["flagged"].astype(str).str.strip().str.lower()
+            bad = ~decisions.isin({"0", "1", "true", "false", "0.0", "1.0"})
+            if bad.any():
+                raise InputError(
+                    f"{int(bad.sum())} flag(s) are not 0/1 or true/false",
+                    file=flags,
+                    column="flagged",
+                )
+            flagged = pd.Series(
+                decisions.isin({"1", "true", "1.0"}).to_numpy(), index=given["id"].astype(str)
+            )
+            missing = ~table["id"].isin(flagged.index)
+            if missing.any():
+                raise InputError(
+                    f"no flag for {int(missing.sum())} training id(s), e.g. "
+                    f"{table.loc[missing, 'id'].head(5).tolist()}",
+                    file=flags,
+                    column="id",
+                )
+            table["flagged"] = flagged.loc[table["id"]].to_numpy()
+            options = {"flagged_column": "flagged", "strength": strength}
         result = weight_training_corpus(
             table,
             audit_run=from_run,
             scheme=scheme,  # type: ignore[arg-type]
             max_weight=max_weight,
             seed=seed,
+            **options,
             reason=f"dialect disparity found by the audit run {manifest.get('run_name')!r}",
         )
         return export_weights(result, out, overwrite=overwrite)
