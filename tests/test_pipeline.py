@@ -461,3 +461,19 @@ def test_error_targeted_weights_from_given_flags(
         ],
     )
     assert refused.exit_code == 2 and "--flags" in refused.output
+
+
+def test_same_input_and_seed_give_identical_tables(tmp_path: Path) -> None:
+    config = _given_config(tmp_path, case_dir("01") / "input.csv", missing="keep")
+    first, second = tmp_path / "one", tmp_path / "two"
+    for out in (first, second):
+        assert runner.invoke(app, ["run", str(config), "--out", str(out)]).exit_code == 0
+    tables = sorted(p.name for p in first.glob("*.parquet"))
+    assert tables == sorted(p.name for p in second.glob("*.parquet")) and len(tables) > 5
+    for name in tables:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(first / name), pd.read_parquet(second / name)
+        )
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert {"config", "inputs", "packages", "seed", "timings"} <= set(manifest)
+    assert all(len(entry["sha256"]) == 64 for entry in manifest["inputs"])
