@@ -684,7 +684,6 @@ def run(
                     logger.warning("%s", message)
 
         group_counts = utterances.loc[in_audit, group_column].astype(object).fillna("<missing>")
-        own_rule = f"groups from the corpus column {config.corpus.columns.group!r}"
         manifest: dict[str, Any] = {
             "fairaudit_version": __version__,
             "run_name": config.name,
@@ -742,7 +741,7 @@ def run(
             "dialect": {
                 "group_column": group_column,
                 "group_rule": (
-                    own_rule
+                    f"groups from the corpus column {config.corpus.columns.group!r}"
                     if own_groups
                     else describe_rule(
                         config.dialect.rule,
