@@ -26,6 +26,7 @@ Pattern vocabulary (see the header of ``aae.yaml`` for the full description):
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import json
 import logging
@@ -159,32 +160,44 @@ class Marker:
         list of tuple of int
             Sorted code-point offsets, end exclusive.
         """
-        candidates: set[tuple[int, int]] = set()
-        for pattern in self._compiled:
-            candidates.update(_regions(pattern, text))
-        if not candidates:
-            return []
+        return _find_spans(text, self._compiled, self._compiled_exclude)
 
-        # Exclusions one pattern at a time, stopping once no candidate is left (same result as
-        # collecting every excluded region first).
-        for exclude in self._compiled_exclude:
-            excluded = list(_regions(exclude, text))
-            if excluded:
-                candidates = {
-                    (s, e)
-                    for s, e in candidates
-                    if not any(s < xe and xs < e for xs, xe in excluded)
-                }
-                if not candidates:
-                    return []
 
-        # Same-marker spans never overlap: keep the earliest, then the longest.
-        kept: list[tuple[int, int]] = []
-        for start, end in sorted(candidates, key=lambda se: (se[0], -se[1])):
-            if kept and start < kept[-1][1]:
-                continue
-            kept.append((start, end))
-        return kept
+def _find_spans(
+    text: str,
+    patterns: Iterable[re.Pattern[str]],
+    excludes: Iterable[re.Pattern[str]],
+) -> list[tuple[int, int]]:
+    """:meth:`Marker.find_spans` with the patterns and exclusions given.
+
+    :func:`annotate` passes only those that can match ``text`` (see :func:`_relaxed_re2`); a
+    pattern or exclusion that cannot match contributes no span or region, so the result is
+    the same as with all of them.
+    """
+    candidates: set[tuple[int, int]] = set()
+    for pattern in patterns:
+        candidates.update(_regions(pattern, text))
+    if not candidates:
+        return []
+
+    # Exclusions one pattern at a time, stopping once no candidate is left (same result as
+    # collecting every excluded region first).
+    for exclude in excludes:
+        excluded = list(_regions(exclude, text))
+        if excluded:
+            candidates = {
+                (s, e) for s, e in candidates if not any(s < xe and xs < e for xs, xe in excluded)
+            }
+            if not candidates:
+                return []
+
+    # Same-marker spans never overlap: keep the earliest, then the longest.
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(candidates, key=lambda se: (se[0], -se[1])):
+        if kept and start < kept[-1][1]:
+            continue
+        kept.append((start, end))
+    return kept
 
 
 @dataclass(frozen=True)
@@ -632,23 +645,197 @@ def _spans_frame(
 
 
 _PARALLEL_MIN_ROWS = 100_000
-_FORK_STATE: tuple[np.ndarray, MarkerSet, list[np.ndarray]] | None = None
+
+# Where Python ``re`` and RE2 may disagree on a text, the prefilters (RE2) cannot be trusted to
+# select every row the exact patterns (Python ``re``) match: Python's ``\w``, ``\d``, ``\s`` and
+# ``\b`` are Unicode-aware and its case-insensitive matching folds ı/İ to i, while RE2's classes
+# are ASCII-only and ASCII controls \x0b and \x1c-\x1f are whitespace only to Python. Rows
+# holding such characters (non-ASCII letters, digits, marks, spaces, or those controls) skip the
+# prefilters and always reach the exact patterns; emoji and punctuation do not make a row unsafe.
+_RE2_UNSAFE_ASCII = r"[\x{0b}\x{1c}-\x{1f}]"
+_RE2_UNSAFE_OTHER = r"[\pL\pN\pM\pZ\x{85}]"
+
+
+def _prefilter_unsafe_rows(array: pa.Array) -> np.ndarray:
+    """Boolean mask of the rows on which an RE2 prefilter may miss a Python ``re`` match."""
+    unsafe = pc.match_substring_regex(array, _RE2_UNSAFE_ASCII).to_numpy(zero_copy_only=False)
+    unsafe = np.array(unsafe, dtype=bool)
+    non_ascii = np.flatnonzero(
+        ~pc.string_is_ascii(array).to_numpy(zero_copy_only=False).astype(bool)
+    )
+    if len(non_ascii):
+        residue = pc.replace_substring_regex(array.take(non_ascii), r"[\x{00}-\x{7f}]+", "")
+        other = pc.match_substring_regex(residue, _RE2_UNSAFE_OTHER)
+        unsafe[non_ascii] |= np.asarray(other.to_numpy(zero_copy_only=False), dtype=bool)
+    return unsafe
+
+
+_LOOKAROUNDS = ("(?=", "(?!", "(?<=", "(?<!")
+_Regexes = tuple[re.Pattern[str], ...]
+_Gates = tuple[np.ndarray, dict[int, tuple[_Regexes, _Regexes]]]
+_MAX_GATED_REGEXES = 62
+"""Markers with more patterns plus exclusions than this run every regex on every candidate."""
+
+
+def _group_end(regex: str, start: int) -> int:
+    """Index just past the group opening at ``regex[start] == "("``."""
+    depth = 0
+    i = start
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(regex, i)
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise ValueError("unbalanced parenthesis")
+
+
+def _class_end(regex: str, start: int) -> int:
+    """Index just past the character class opening at ``regex[start] == "["``."""
+    i = start + 1
+    if i < len(regex) and regex[i] == "^":
+        i += 1
+    if i < len(regex) and regex[i] == "]":
+        i += 1
+    while i < len(regex):
+        if regex[i] == "\\":
+            i += 2
+            continue
+        if regex[i] == "]":
+            return i + 1
+        i += 1
+    raise ValueError("unterminated character class")
+
+
+@functools.cache
+def _relaxed_re2(regex: str) -> str | None:
+    """An RE2 regex matching (case-insensitively) every text that ``regex`` can match, or None.
+
+    Lookarounds are assertions, so dropping them only widens the match; named groups become
+    plain groups, ``(?-i:...)`` becomes case-insensitive, and ``$`` also accepts a newline.
+    The result is trusted only on rows outside :func:`_prefilter_unsafe_rows`, where Python
+    ``re`` and RE2 agree on ``\\w``, ``\\s``, ``\\d``, ``\\b`` and case folding. Returns None when
+    the pattern uses syntax this translation does not cover or RE2 rejects the result.
+    """
+    out: list[str] = []
+    i = 0
+    try:
+        while i < len(regex):
+            char = regex[i]
+            if char == "\\":
+                escape = regex[i : i + 2]
+                if escape in ("\\Z", "\\A") or (len(escape) == 2 and escape[1].isdigit()):
+                    return None  # backreferences and anchors RE2 spells differently
+                out.append(escape)
+                i += 2
+            elif char == "[":
+                end = _class_end(regex, i)
+                out.append(regex[i:end])
+                i = end
+            elif char == "(":
+                if regex.startswith(_LOOKAROUNDS, i):
+                    out.append("(?:)")
+                    i = _group_end(regex, i)
+                elif regex.startswith("(?P<", i):
+                    out.append("(?:")
+                    i = regex.index(">", i) + 1
+                elif regex.startswith("(?-i:", i):
+                    out.append("(?:")
+                    i += len("(?-i:")
+                elif regex.startswith("(?:", i) or not regex.startswith("(?", i):
+                    out.append(char)
+                    i += 1
+                else:
+                    return None  # other extensions (flags, conditionals, atomic groups)
+            elif char == "{" and regex.startswith("{,", i):
+                return None  # Python reads {,n} as {0,n}, RE2 as literal text
+            elif char == "$":
+                out.append("(?:$|\n)")
+                i += 1
+            else:
+                out.append(char)
+                i += 1
+        relaxed = "".join(out)
+        re.compile(relaxed)
+        pc.match_substring_regex(pa.array(["x"]), relaxed, ignore_case=True)
+    except (ValueError, re.error, pa.ArrowInvalid):
+        return None
+    return relaxed
+
+
+def _gate_codes(marker: Marker, texts: pa.Array, unsafe: np.ndarray) -> _Gates | None:
+    """Per candidate text, a bit mask of the patterns and exclusions that can match it.
+
+    Bit ``j`` stands for regex ``j`` of ``marker.patterns + marker.exclude``; a regex that has
+    no RE2 translation is always set. Returns the masks and, for each distinct mask, the
+    compiled patterns and exclusions it selects (in file order); None for no gating.
+    """
+    regexes = marker.patterns + marker.exclude
+    if not len(texts) or len(regexes) > _MAX_GATED_REGEXES:
+        return None
+    codes = np.zeros(len(texts), dtype=np.int64)
+    for bit, regex in enumerate(regexes):
+        relaxed = _relaxed_re2(regex)
+        if relaxed is None:
+            codes |= 1 << bit
+            continue
+        mask = pc.match_substring_regex(texts, relaxed, ignore_case=True)
+        codes |= np.asarray(mask.to_numpy(zero_copy_only=False), dtype=np.int64) << bit
+    codes[unsafe] = (1 << len(regexes)) - 1
+    n_patterns = len(marker.patterns)
+    table = {}
+    for code in np.unique(codes).tolist():
+        table[code] = (
+            tuple(p for j, p in enumerate(marker._compiled) if code >> j & 1),
+            tuple(
+                x for j, x in enumerate(marker._compiled_exclude) if code >> (n_patterns + j) & 1
+            ),
+        )
+    return codes, table
+
+
+_FORK_STATE: tuple[np.ndarray, MarkerSet, list[np.ndarray], list[_Gates | None]] | None = None
 
 
 def _match_candidates(
-    values: np.ndarray, marker_set: MarkerSet, candidates: list[np.ndarray], part: int, parts: int
+    values: np.ndarray,
+    marker_set: MarkerSet,
+    candidates: list[np.ndarray],
+    gates: list[_Gates | None],
+    part: int,
+    parts: int,
 ) -> tuple[list[int], list[int], list[int], list[int]]:
     """Run the exact patterns on one share of each marker's candidate rows."""
     rows: list[int] = []
     markers: list[int] = []
     starts: list[int] = []
     ends: list[int] = []
-    for number, (marker, rows_of_marker) in enumerate(
-        zip(marker_set.markers, candidates, strict=True)
+    for number, (marker, rows_of_marker, gate) in enumerate(
+        zip(marker_set.markers, candidates, gates, strict=True)
     ):
-        find = marker.find_spans
-        for row in np.array_split(rows_of_marker, parts)[part].tolist():
-            for start, end in find(values[row]):
+        share = np.array_split(rows_of_marker, parts)[part].tolist()
+        if gate is None:
+            find = marker.find_spans
+            found = ((row, find(values[row])) for row in share)
+        else:
+            codes, table = gate
+            share_codes = np.array_split(codes, parts)[part].tolist()
+            found = (
+                (row, _find_spans(values[row], *table[code]))
+                for row, code in zip(share, share_codes, strict=True)
+                if table[code][0]
+            )
+        for row, spans in found:
+            for start, end in spans:
                 rows.append(row)
                 markers.append(number)
                 starts.append(start)
@@ -659,8 +846,8 @@ def _match_candidates(
 def _match_forked_share(part_parts: tuple[int, int]) -> tuple[list[int], ...]:
     if _FORK_STATE is None:  # the parent sets it before forking
         raise RuntimeError("marker worker started without shared state")
-    values, marker_set, candidates = _FORK_STATE
-    return _match_candidates(values, marker_set, candidates, *part_parts)
+    values, marker_set, candidates, gates = _FORK_STATE
+    return _match_candidates(values, marker_set, candidates, gates, *part_parts)
 
 
 def _available_cores() -> int:
@@ -677,7 +864,10 @@ def annotate(
 
     Each marker's prefilter runs vectorised over the whole Series (pyarrow's RE2 kernel); the
     exact Python patterns and exclusions then run only on the rows it selects, split over
-    worker processes for large inputs.
+    worker processes for large inputs, and on each row only those whose RE2 relaxation
+    (:func:`_relaxed_re2`) matches it. Rows on which RE2 and Python ``re`` may disagree
+    (:func:`_prefilter_unsafe_rows`) skip both shortcuts. The spans are those of
+    :func:`annotate_plain`.
 
     Parameters
     ----------
@@ -716,18 +906,28 @@ def annotate(
         n_jobs = _available_cores() if len(values) >= _PARALLEL_MIN_ROWS else 1
     n_jobs = max(1, n_jobs)
 
-    def prefilter(marker: Marker) -> np.ndarray:
+    unsafe = _prefilter_unsafe_rows(array) if len(values) else np.zeros(0, dtype=bool)
+
+    def prefilter(marker: Marker) -> tuple[np.ndarray, _Gates | None]:
         if marker.prefilter is None or not len(values):
-            return np.arange(len(values))
-        mask = pc.match_substring_regex(array, marker.prefilter, ignore_case=True)
-        return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            rows = np.arange(len(values))
+        else:
+            mask = pc.match_substring_regex(array, marker.prefilter, ignore_case=True)
+            mask = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool) | unsafe
+            rows = np.flatnonzero(mask)
+        # Which of the marker's patterns and exclusions can match each candidate (RE2 again):
+        # the exact stage then runs only those.
+        subset = array if len(rows) == len(values) else array.take(pa.array(rows))
+        return rows, _gate_codes(marker, subset, unsafe[rows])
 
     # pyarrow releases the GIL, so the prefilters of different markers run in parallel threads.
     with ThreadPoolExecutor(max_workers=n_jobs) as executor:
-        candidates = list(executor.map(prefilter, marker_set.markers))
+        selected = list(executor.map(prefilter, marker_set.markers))
+    candidates = [rows for rows, _ in selected]
+    gates = [gate for _, gate in selected]
     prefiltered = time.perf_counter()
     if n_jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-        _FORK_STATE = (values, marker_set, candidates)
+        _FORK_STATE = (values, marker_set, candidates, gates)
         try:
             context = multiprocessing.get_context("fork")
             with context.Pool(n_jobs) as pool:
@@ -736,7 +936,7 @@ def annotate(
             _FORK_STATE = None
     else:
         n_jobs = 1
-        shares = [_match_candidates(values, marker_set, candidates, 0, 1)]
+        shares = [_match_candidates(values, marker_set, candidates, gates, 0, 1)]
 
     ids = marker_set.ids
     rows = np.fromiter((r for share in shares for r in share[0]), dtype=np.int64)
@@ -844,10 +1044,14 @@ def marker_counts(spans: pd.DataFrame, ids: pd.Index, marker_set: MarkerSet) -> 
         position = pd.Index(distinct_ids).get_indexer(index.astype(str))
         found = position >= 0
         values[found] = table[position[found]]
-    counts = pd.DataFrame(values, index=index, columns=columns)
-    counts["markers_total"] = counts[columns].sum(axis=1).astype("int64")
-    strong = [f"marker_{marker_id}" for marker_id in marker_set.strong_ids]
-    counts["markers_strong"] = counts[strong].sum(axis=1).astype("int64")
+    # Totals from the array itself, and no copy of it into the frame (it is ours alone): on
+    # 1,000,000 rows each copy of the count matrix costs about half a second.
+    strong = [list(marker_set.ids).index(marker_id) for marker_id in marker_set.strong_ids]
+    total = values.sum(axis=1, dtype=np.int64)
+    strong_total = values[:, strong].sum(axis=1, dtype=np.int64)
+    counts = pd.DataFrame(values, index=index, columns=columns, copy=False)
+    counts["markers_total"] = total
+    counts["markers_strong"] = strong_total
     return counts
 
 
