@@ -67,13 +67,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _fmt_p(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
-
-
 def _print_summary(result: Any) -> None:
+    from fairaudit.figures import format_p_value
+
     metrics = result.group_metrics
     fpr = metrics[metrics["metric"] == "false_positive_rate"]
     typer.echo("")
@@ -98,7 +94,7 @@ def _print_summary(result: Any) -> None:
             typer.echo(
                 f"  {row.model}: {row.group} - {row.reference} = {_fmt(row.difference)} "
                 f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}], {row.method} p = "
-                f"{_fmt_p(row.p_value)}, p_adjusted = {_fmt_p(row.p_adjusted)}"
+                f"{format_p_value(row.p_value)}, p_adjusted = {format_p_value(row.p_adjusted)}"
             )
     from fairaudit.findings import caveats, main_findings
 

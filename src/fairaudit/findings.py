@@ -12,17 +12,13 @@ from typing import Any
 
 import pandas as pd
 
+from fairaudit.figures import format_p_value
+
 __all__ = ["main_findings", "caveats"]
 
 
 def _pct(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
-
-
-def _p(value: float) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def main_findings(
@@ -59,7 +55,7 @@ def main_findings(
             f"{reference} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]: {verdict} at alpha "
             f"{alpha} (difference {100 * test['difference']:+.1f} points "
             f"[{100 * test['ci_low']:+.1f}, {100 * test['ci_high']:+.1f}], {test['method']}, "
-            f"Holm p = {_p(test['p_adjusted'])})"
+            f"Holm p = {format_p_value(test['p_adjusted'])})"
         )
         regression = tables.get("regression")
         if regression is not None and "specification" in regression.columns:
